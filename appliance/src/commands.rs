@@ -1,0 +1,352 @@
+//! What each `scribe` subcommand does. Human-readable progress goes to stderr; stdout carries
+//! only what scripts consume (an encounter id, JSON).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use firmware::Manifest;
+use serde_json::json;
+use store::{Actor, Role, State, Store, Verification};
+
+use crate::config::{Config, Home, ensure_dir};
+use crate::lock::PipelineLock;
+use crate::pipeline::{Pipeline, installed_models};
+
+pub struct Context {
+    pub home: Home,
+    pub config: Config,
+    pub manifest: Manifest,
+}
+
+impl Context {
+    pub fn new(home: Home, models: Option<PathBuf>) -> Result<Context> {
+        let mut config = Config::load(&home)?;
+        if let Some(m) = models {
+            config.models_dir = m.display().to_string();
+        }
+        Ok(Context { home, config, manifest: Manifest::builtin() })
+    }
+
+    fn open_store(&self) -> Result<Store> {
+        Ok(Store::open(&self.home.db(), &self.home.key())?)
+    }
+}
+
+/// Whoever runs the CLI on the box itself: recorded in the audit trail by their OS account.
+fn local_operator() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Actor { name: format!("local:{user}"), role: Role::System }
+}
+
+pub fn init(ctx: &Context, profile: &str) -> Result<ExitCode> {
+    ctx.manifest.profile(profile)?;
+    ensure_dir(&ctx.home.dir)?;
+    let store = Store::create(&ctx.home.db(), &ctx.home.key())?;
+    let config = ctx.home.config();
+    if !config.exists() {
+        std::fs::write(&config, Config::commented(profile)).with_context(|| format!("cannot write {}", config.display()))?;
+    }
+    ensure_dir(&ctx.home.logs())?;
+    eprintln!("created {} (SQLCipher {})", ctx.home.db().display(), store.cipher_version()?);
+    eprintln!("key file {} (mode 0600): keep it apart from backups of the database", ctx.home.key().display());
+    eprintln!("config {} (profile {profile})", config.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn user_add(ctx: &Context, name: &str, role: &str) -> Result<ExitCode> {
+    let role = Role::parse(role).with_context(|| format!("unknown role {role:?}; use clinician, physician, it_admin or auditor"))?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        bail!("user name {name:?} may only contain letters, digits, '.', '_' and '-'");
+    }
+    let password = read_password(&format!("New password for {name}: "))?;
+    if password.chars().count() < 8 {
+        bail!("the password must be at least 8 characters");
+    }
+    ctx.open_store()?.add_user(&local_operator(), name, role, &password)?;
+    eprintln!("added {name} ({})", role.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn models_install(ctx: &Context, profile: Option<&str>) -> Result<ExitCode> {
+    let profile = profile.unwrap_or(&ctx.config.profile);
+    let (asr, llm) = ctx.manifest.profile(profile)?;
+    let dir = ctx.config.models_dir(&ctx.home);
+    let fetcher = firmware::PipFetcher::default();
+    for spec in [asr, llm] {
+        firmware::install(spec, &dir, &fetcher, &mut |line| eprintln!("{line}"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn models_verify(ctx: &Context, profile: Option<&str>) -> Result<ExitCode> {
+    let profile = profile.unwrap_or(&ctx.config.profile);
+    let (asr, llm) = ctx.manifest.profile(profile)?;
+    let dir = ctx.config.models_dir(&ctx.home);
+    let mut ok = true;
+    for spec in [asr, llm] {
+        let path = firmware::installed_path(&dir, spec);
+        let model = crate::supervisor::model_ref(path.clone(), &spec.sha256);
+        match model.verify() {
+            Ok(()) => eprintln!("{}: OK ({})", spec.name, path.display()),
+            Err(e) => {
+                ok = false;
+                eprintln!("{}: FAILED: {e}", spec.name);
+            }
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub fn import_ct2(dir: &Path, out: &Path) -> Result<ExitCode> {
+    firmware::import_ct2(dir, out)?;
+    let sha = protocol::worker::sha256_file(out)?;
+    eprintln!("wrote {} ({} bytes, sha256 {sha})", out.display(), std::fs::metadata(out)?.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn ingest(ctx: &mut Context, file: Option<&Path>, transcript: Option<&Path>, template: Option<String>, no_wait: bool) -> Result<ExitCode> {
+    let template = template.unwrap_or_else(|| ctx.config.drafting.template.clone());
+    // Check everything that can be checked before anything is stored: a bad file, an unknown
+    // template or missing models leave no trace.
+    crate::templates::resolve(&template, &ctx.config.templates_dir(&ctx.home))?;
+    installed_models(&ctx.manifest, &ctx.config, &ctx.home)?;
+    let mut store = ctx.open_store()?;
+    let actor = local_operator();
+    let id = match (file, transcript) {
+        (Some(path), None) => {
+            let pcm = audio::decode_wav_file(path).with_context(|| format!("cannot ingest {}", path.display()))?;
+            tracing::info!(audio_ms = pcm.duration_ms(), "recording decoded");
+            store.create_audio_encounter(&actor, &template, &pcm.samples)?
+        }
+        (None, Some(path)) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("cannot ingest {}: not UTF-8 text", path.display()))?;
+            let transcript = crate::dialogue::parse_dialogue(&text).with_context(|| format!("cannot ingest {}", path.display()))?;
+            store.create_transcript_encounter(&actor, &template, &transcript)?
+        }
+        _ => bail!("give either a recording or --transcript FILE"),
+    };
+    tracing::info!(encounter = %id, "encounter stored");
+
+    if no_wait {
+        if PipelineLock::try_acquire(&ctx.home.pipeline_lock())?.is_some() {
+            eprintln!("stored; no daemon is running in {}, so it will be drafted when `scribe daemon` starts", ctx.home.dir.display());
+        }
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let state = match PipelineLock::try_acquire(&ctx.home.pipeline_lock())? {
+        Some(_lock) => {
+            let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
+            pipeline.process(&mut store, &id)?
+        }
+        None => wait_for_daemon(&store, &id)?,
+    };
+    summarize(&mut store, &id, state)?;
+    println!("{id}");
+    Ok(if state == State::AwaitingReview { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn wait_for_daemon(store: &Store, id: &str) -> Result<State> {
+    loop {
+        let state = store.encounter(id)?.state;
+        if state.is_settled() {
+            return Ok(state);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn summarize(store: &mut Store, id: &str, state: State) -> Result<()> {
+    let encounter = store.encounter(id)?;
+    for run in store.job_runs(id)? {
+        let s = &run.stats;
+        let n = |k: &str| s.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        match run.kind.as_str() {
+            "asr" if run.ok => eprintln!(
+                "transcribed {:.1} s of audio in {:.2} s (worker peak RSS {} MiB)",
+                n("audio_ms") as f64 / 1000.0,
+                n("wall_ms") as f64 / 1000.0,
+                n("peak_rss_kb") / 1024
+            ),
+            "draft" if run.ok => eprintln!(
+                "drafted in {:.1} s: prompt {} tokens at {:.0} tok/s, generated {} tokens at {:.1} tok/s (worker peak RSS {} MiB)",
+                n("wall_ms") as f64 / 1000.0,
+                n("prompt_tokens"),
+                per_s(n("prompt_tokens"), n("prompt_ms")),
+                n("generated_tokens"),
+                per_s(n("generated_tokens"), n("generate_ms")),
+                n("peak_rss_kb") / 1024
+            ),
+            _ => {}
+        }
+    }
+    match state {
+        State::AwaitingReview => eprintln!("encounter {id}: draft ready for review"),
+        State::Failed => eprintln!("encounter {id} failed: {}", encounter.failure_reason.as_deref().unwrap_or("no reason recorded")),
+        other => eprintln!("encounter {id}: {other}"),
+    }
+    Ok(())
+}
+
+fn per_s(count: u64, ms: u64) -> f64 {
+    if ms == 0 { 0.0 } else { count as f64 * 1000.0 / ms as f64 }
+}
+
+pub fn show(ctx: &Context, id: &str, as_json: bool) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let actor = local_operator();
+    let encounter = store.encounter(id)?;
+    let transcript = store.transcript(&actor, id, "review")?;
+    let draft = store.latest_draft(&actor, id, "review")?.map(|(_, d)| d);
+    let signed = store.signed_note(&actor, id, "review")?;
+    if as_json {
+        let value = json!({
+            "id": encounter.id,
+            "state": encounter.state.as_str(),
+            "template": encounter.template,
+            "failure_reason": encounter.failure_reason,
+            "audio_ms": encounter.audio_ms,
+            "transcript": { "segments": transcript.segments },
+            "draft": draft,
+            "signature": signed.as_ref().map(|s| json!({
+                "signer": s.signer,
+                "signed_at": humantime::format_rfc3339_millis(
+                    std::time::UNIX_EPOCH + Duration::from_millis(s.signed_ms as u64)).to_string(),
+                "draft_version": s.draft_version,
+                "sha256": s.sha256,
+                "signature": s.signature,
+                "key_id": s.key_id,
+            })),
+            "jobs": store.job_runs(id)?.into_iter().map(|r| json!({"kind": r.kind, "ok": r.ok, "stats": r.stats})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("encounter {} — {}", encounter.id, encounter.state);
+    if let Some(reason) = &encounter.failure_reason {
+        println!("failed: {reason}");
+    }
+    println!("\nTranscript ({} segments):\n{}", transcript.segments.len(), review_ui::transcript_text(&transcript));
+    match (&signed, &draft) {
+        (Some(s), _) => println!("Signed note (signed by {}):\n{}", s.signer, s.canonical_text),
+        (None, Some(d)) => println!("Draft ({} template, {} flags):\n{}", d.template, d.flag_count(), review_ui::draft_text(d)),
+        (None, None) => println!("No draft yet."),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sign(ctx: &Context, id: &str, user: &str) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    store.encounter(id)?;
+    let password = read_password(&format!("Password for {user} (signing encounter {id}): "))?;
+    let signer = store.authenticate(user, &password)?;
+    let note = store.sign(&signer, id)?;
+    eprintln!("signed encounter {id} as {} (sha256 {}, key {})", note.signer, note.sha256, note.key_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(ctx: &Context, id: &str) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    match store.verify(&local_operator(), id)? {
+        Verification::Valid { signer, key_id, sha256 } => {
+            println!("OK: the signed note of {id} is intact (signed by {signer}, sha256 {sha256}, key {key_id})");
+            Ok(ExitCode::SUCCESS)
+        }
+        Verification::HashMismatch { expected, actual } => {
+            println!("FAILED: the signed note of {id} was altered after signing (sha256 is {actual}, signed {expected})");
+            Ok(ExitCode::FAILURE)
+        }
+        Verification::BadSignature => {
+            println!("FAILED: the signature on {id} does not verify with this appliance's key");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+pub fn daemon(ctx: &Context) -> Result<ExitCode> {
+    let Some(_lock) = PipelineLock::try_acquire(&ctx.home.pipeline_lock())? else {
+        bail!("another scribe daemon (or an ingest) is already processing {}", ctx.home.dir.display());
+    };
+    let mut store = ctx.open_store()?;
+    let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    tracing::info!(pid = std::process::id(), "daemon started");
+    println!("scribe daemon running (pid {}) for {}", std::process::id(), ctx.home.dir.display());
+    std::io::stdout().flush()?;
+    while !stop.load(Ordering::Relaxed) {
+        match pipeline.step(&mut store) {
+            Ok(true) => {}
+            Ok(false) => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => {
+                // A store error (full disk, locked file): nothing was committed for that step;
+                // back off and retry rather than exit and leave the queue unattended.
+                tracing::error!("pipeline step failed: {e:#}");
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    }
+    tracing::info!("daemon stopping");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn audit_verify(ctx: &Context) -> Result<ExitCode> {
+    let store = ctx.open_store()?;
+    let report = store.verify_audit_chain()?;
+    match report.broken_at {
+        None => {
+            println!("OK: {} audit events, hash chain intact", report.events);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((seq, why)) => {
+            println!("FAILED: audit event {seq} {why} ({} events)", report.events);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Reads a password: from a prompt with echo off on a terminal, else the first line of stdin.
+fn read_password(prompt: &str) -> Result<String> {
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    if interactive {
+        eprint!("{prompt}");
+        set_echo(false);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if interactive {
+        set_echo(true);
+        eprintln!();
+    }
+    read.context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        bail!("no password given on stdin");
+    }
+    Ok(password)
+}
+
+fn set_echo(on: bool) {
+    // SAFETY: termios calls on stdin's descriptor with a struct we own.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(0, &mut t) == 0 {
+            if on {
+                t.c_lflag |= libc::ECHO;
+            } else {
+                t.c_lflag &= !libc::ECHO;
+            }
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! One home for all state, and one TOML file for settings.
+//!
+//! The home directory holds the database, its key file, the config and the logs. It is chosen by
+//! `--home`, else `SCRIBE_HOME`, else `~/.local/share/scribe`. Every config key has a default;
+//! environment variables override the file (`SCRIBE_PROFILE`, `SCRIBE_MODELS`, `SCRIBE_THREADS`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "scribe.toml";
+
+#[derive(Debug, Clone)]
+pub struct Home {
+    pub dir: PathBuf,
+}
+
+impl Home {
+    pub fn resolve(flag: Option<PathBuf>) -> Home {
+        let dir = flag
+            .or_else(|| std::env::var_os("SCRIBE_HOME").map(PathBuf::from))
+            .unwrap_or_else(|| {
+                let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/var/lib"), PathBuf::from);
+                home.join(".local/share/scribe")
+            });
+        Home { dir }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.join("scribe.db")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("scribe.key")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+    /// Held (flock) by whichever process runs the pipeline: the daemon, or `ingest` when no
+    /// daemon is running.
+    pub fn pipeline_lock(&self) -> PathBuf {
+        self.dir.join("pipeline.lock")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Which model pair from the manifest: "default" or "test".
+    pub profile: String,
+    /// The model store; empty means `<home>/models`.
+    pub models_dir: String,
+    pub asr: AsrConfig,
+    pub drafting: DraftingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AsrConfig {
+    /// Threads for whisper; 0 means all cores.
+    pub threads: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DraftingConfig {
+    /// Threads for the LLM; 0 means all cores.
+    pub threads: u32,
+    /// The LLM context window to allocate at most (tokens).
+    pub context_tokens: u32,
+    /// The note template used when `ingest` names none.
+    pub template: String,
+    /// A folder of clinic templates (`NAME.toml`); empty means `<home>/templates`.
+    pub templates_dir: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { profile: "default".into(), models_dir: String::new(), asr: AsrConfig::default(), drafting: DraftingConfig::default() }
+    }
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        AsrConfig { threads: 0 }
+    }
+}
+
+impl Default for DraftingConfig {
+    fn default() -> Self {
+        DraftingConfig { threads: 0, context_tokens: 8192, template: "soap".into(), templates_dir: String::new() }
+    }
+}
+
+impl Config {
+    /// Reads `<home>/scribe.toml` if present, then applies environment overrides.
+    pub fn load(home: &Home) -> Result<Config> {
+        let path = home.config();
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        if let Ok(p) = std::env::var("SCRIBE_PROFILE") {
+            config.profile = p;
+        }
+        if let Ok(m) = std::env::var("SCRIBE_MODELS") {
+            config.models_dir = m;
+        }
+        if let Some(t) = std::env::var("SCRIBE_THREADS").ok().and_then(|t| t.parse().ok()) {
+            config.asr.threads = t;
+            config.drafting.threads = t;
+        }
+        Ok(config)
+    }
+
+    pub fn models_dir(&self, home: &Home) -> PathBuf {
+        if self.models_dir.is_empty() { home.dir.join("models") } else { PathBuf::from(&self.models_dir) }
+    }
+
+    pub fn templates_dir(&self, home: &Home) -> PathBuf {
+        if self.drafting.templates_dir.is_empty() { home.dir.join("templates") } else { PathBuf::from(&self.drafting.templates_dir) }
+    }
+
+    /// The file `scribe init` writes: every key, its default, and what it does.
+    pub fn commented(profile: &str) -> String {
+        format!(
+            r#"# Scribe appliance configuration. Every key is optional; shown here with its default.
+# Environment overrides: SCRIBE_PROFILE, SCRIBE_MODELS, SCRIBE_THREADS.
+
+# Which model pair to run (from the model manifest): "default" (whisper base + Qwen2.5 1.5B)
+# or "test" (whisper tiny.en + SmolLM2 135M, fast and weak).
+profile = "{profile}"
+
+# Where verified models live; empty means <home>/models.
+models_dir = ""
+
+[asr]
+# Threads for speech recognition; 0 means all cores.
+threads = 0
+
+[drafting]
+# Threads for the language model; 0 means all cores.
+threads = 0
+# Largest context window (tokens) to allocate for one note.
+context_tokens = 8192
+# Template used when `scribe ingest` is not given --template.
+template = "soap"
+# Folder of clinic templates (NAME.toml); empty means <home>/templates.
+templates_dir = ""
+"#
+        )
+    }
+}
+
+pub fn threads(configured: u32) -> u32 {
+    if configured > 0 {
+        configured
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+    }
+}
+
+pub fn ensure_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commented_default_config_parses_to_the_defaults() {
+        let parsed: Config = toml::from_str(&Config::commented("default")).unwrap();
+        let default = Config::default();
+        assert_eq!(parsed.profile, default.profile);
+        assert_eq!(parsed.drafting.context_tokens, default.drafting.context_tokens);
+        assert_eq!(parsed.drafting.template, default.drafting.template);
+    }
+}

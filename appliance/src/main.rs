@@ -1,0 +1,160 @@
+//! `scribe`: the appliance's command line and daemon.
+//!
+//! This binary links neither engine. Speech recognition and drafting run in worker processes
+//! (`scribe-asr-worker`, `scribe-draft-worker`) that it starts and supervises.
+
+mod commands;
+mod config;
+mod dialogue;
+mod lock;
+mod logging;
+mod pipeline;
+mod supervisor;
+mod templates;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "scribe", version, about = "On-premises ambient clinical documentation")]
+struct Cli {
+    /// The appliance's home directory (database, key, config, logs). Default: $SCRIBE_HOME, else
+    /// ~/.local/share/scribe.
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
+    /// The model store. Default: $SCRIBE_MODELS, else the config's models_dir, else <home>/models.
+    #[arg(long, global = true)]
+    models: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new appliance home: encrypted database, key file (0600), config.
+    Init {
+        /// Model profile to record in the config.
+        #[arg(long, default_value = "default")]
+        profile: String,
+    },
+    /// Manage users (passwords are read from stdin).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Install, verify and import models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Store a recording (WAV) or a typed dialogue as a new encounter and draft its note.
+    #[command(group = clap::ArgGroup::new("input").required(true))]
+    Ingest {
+        /// A recording: WAV at any sample rate and channel count.
+        #[arg(group = "input")]
+        file: Option<PathBuf>,
+        /// A typed dialogue in ACI-Bench form (`[doctor] …` / `[patient] …` lines); skips ASR.
+        #[arg(long, group = "input", value_name = "FILE")]
+        transcript: Option<PathBuf>,
+        /// Note template (default: the config's drafting.template).
+        #[arg(long)]
+        template: Option<String>,
+        /// Return as soon as the encounter is stored; the daemon drafts it.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Show an encounter: state, transcript, draft, signature.
+    Show {
+        id: String,
+        /// Machine-readable output (a stable shape; later versions only add fields).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign an encounter's draft (physicians only; password from stdin or a prompt).
+    Sign {
+        id: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Check a signed note's hash and signature.
+    Verify { id: String },
+    /// Run the pipeline: supervise the engine workers and process queued encounters.
+    Daemon,
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user with a role: clinician, physician, it_admin or auditor.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Fetch, assemble, convert and SHA-256-verify a profile's models into the model store.
+    Install {
+        /// "default" or "test" (default: the config's profile).
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Re-hash every installed model of a profile against the manifest.
+    Verify {
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Convert a CTranslate2 (faster-whisper) Whisper model folder into a whisper.cpp ggml file.
+    ImportCt2 { dir: PathBuf, out: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report the first event that was altered, removed or inserted.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let home = config::Home::resolve(cli.home);
+    let logs = home.dir.exists().then(|| home.logs());
+    logging::init(logs.as_deref());
+    let mut ctx = match commands::Context::new(home, cli.models) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let result = match cli.command {
+        Command::Init { profile } => commands::init(&ctx, &profile),
+        Command::User { command: UserCommand::Add { name, role } } => commands::user_add(&ctx, &name, &role),
+        Command::Models { command } => match command {
+            ModelsCommand::Install { profile } => commands::models_install(&ctx, profile.as_deref()),
+            ModelsCommand::Verify { profile } => commands::models_verify(&ctx, profile.as_deref()),
+            ModelsCommand::ImportCt2 { dir, out } => commands::import_ct2(&dir, &out),
+        },
+        Command::Ingest { file, transcript, template, no_wait } => {
+            commands::ingest(&mut ctx, file.as_deref(), transcript.as_deref(), template, no_wait)
+        }
+        Command::Show { id, json } => commands::show(&ctx, &id, json),
+        Command::Sign { id, user } => commands::sign(&ctx, &id, &user),
+        Command::Verify { id } => commands::verify(&ctx, &id),
+        Command::Daemon => commands::daemon(&ctx),
+        Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&ctx),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}

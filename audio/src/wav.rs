@@ -1,0 +1,136 @@
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use crate::{AudioError, Pcm16k, TARGET_RATE, resample};
+
+pub fn decode_wav_file(path: &Path) -> Result<Pcm16k, AudioError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
+    decode_wav(&bytes)
+}
+
+/// Decodes a WAV file of any rate, channel count and sample format to 16 kHz mono.
+pub fn decode_wav(bytes: &[u8]) -> Result<Pcm16k, AudioError> {
+    if bytes.is_empty() {
+        return Err(AudioError::Empty);
+    }
+    let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| match e {
+        hound::Error::IoError(e) => AudioError::NotAudio(e.to_string()),
+        hound::Error::FormatError(m) => AudioError::NotAudio(m.to_string()),
+        hound::Error::Unsupported => AudioError::Unsupported("this sample encoding".into()),
+        other => AudioError::NotAudio(other.to_string()),
+    })?;
+    let spec = reader.spec();
+    if spec.channels == 0 || spec.sample_rate == 0 {
+        return Err(AudioError::Unsupported(format!(
+            "{} channels at {} Hz",
+            spec.channels, spec.sample_rate
+        )));
+    }
+    // hound trusts the header's data length; check it against what is really there before
+    // decoding, so a cut-off upload is reported as truncated rather than as a decoder error.
+    let bytes_per_sample = u64::from(spec.bits_per_sample).div_ceil(8);
+    let promised = u64::from(reader.len()) * bytes_per_sample;
+    let present = data_chunk_bytes_present(bytes).unwrap_or(promised);
+    if present < promised {
+        return Err(AudioError::Truncated { promised, present });
+    }
+
+    let interleaved = read_samples(reader, spec)?;
+    let channels = usize::from(spec.channels);
+    let mono: Vec<f32> = interleaved
+        .chunks_exact(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
+    if mono.is_empty() {
+        return Err(AudioError::NoSamples);
+    }
+    let resampled = resample(&mono, spec.sample_rate, TARGET_RATE);
+    Ok(Pcm16k {
+        samples: resampled
+            .iter()
+            .map(|&s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+            .collect(),
+    })
+}
+
+fn read_samples(
+    mut reader: hound::WavReader<Cursor<&[u8]>>,
+    spec: hound::WavSpec,
+) -> Result<Vec<f32>, AudioError> {
+    let truncated = |e: hound::Error| AudioError::NotAudio(e.to_string());
+    match spec.sample_format {
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(truncated),
+        hound::SampleFormat::Int => {
+            let scale = (1i64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|s| s as f32 / scale))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(truncated)
+        }
+    }
+}
+
+/// Bytes of the `data` chunk actually present in the file (the header may promise more).
+fn data_chunk_bytes_present(bytes: &[u8]) -> Option<u64> {
+    let mut pos = 12; // "RIFF" size "WAVE"
+    while pos + 8 <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let size = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().ok()?) as usize;
+        let body = pos + 8;
+        if id == b"data" {
+            return Some(bytes.len().saturating_sub(body).min(size) as u64);
+        }
+        pos = body.checked_add(size)?.checked_add(size & 1)?;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wav(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        for &s in samples {
+            w.write_sample(s).unwrap();
+        }
+        w.finalize().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn stereo_44k1_becomes_16k_mono() {
+        let tone: Vec<i16> = (0..44_100)
+            .flat_map(|i| {
+                let s = ((i as f32 * 440.0 * std::f32::consts::TAU / 44_100.0).sin() * 16000.0) as i16;
+                [s, s]
+            })
+            .collect();
+        let pcm = decode_wav(&wav(44_100, 2, &tone)).unwrap();
+        assert!((pcm.samples.len() as i64 - 16_000).abs() <= 1, "{}", pcm.samples.len());
+        let peak = pcm.samples.iter().map(|s| s.unsigned_abs()).max().unwrap();
+        assert!((15_000..17_000).contains(&peak), "tone level kept, got {peak}");
+    }
+
+    #[test]
+    fn bad_inputs_get_clear_errors() {
+        assert!(matches!(decode_wav(b""), Err(AudioError::Empty)));
+        assert!(matches!(decode_wav(b"%PDF-1.4 not audio at all"), Err(AudioError::NotAudio(_))));
+        let full = wav(16_000, 1, &[100; 16_000]);
+        let cut = &full[..full.len() / 2];
+        assert!(matches!(decode_wav(cut), Err(AudioError::Truncated { .. })));
+        assert!(matches!(decode_wav(&wav(16_000, 1, &[])), Err(AudioError::NoSamples)));
+    }
+}

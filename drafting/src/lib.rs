@@ -1,0 +1,18 @@
+//! Drafting without an engine: templates, the grammar a draft must follow, the prompt, and the
+//! parsing and validation of what the model wrote.
+//!
+//! The model itself runs in the drafting worker (crate `llm`); everything here is plain code so the
+//! daemon can build prompts and check drafts without linking llama.cpp.
+
+mod grammar;
+mod numbers;
+mod parse;
+mod prompt;
+mod template;
+mod validate;
+
+pub use grammar::{grammar, max_tokens};
+pub use parse::{ParseError, parse};
+pub use prompt::Prompt;
+pub use template::{SectionSpec, Template, TemplateError};
+pub use validate::{ValidationError, validate};

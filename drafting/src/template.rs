@@ -1,0 +1,110 @@
+//! Note templates: TOML files that name a note's sections, in order, with instructions.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// Short identifier, e.g. "soap".
+    pub name: String,
+    /// What a person calls it, e.g. "SOAP note".
+    pub title: String,
+    #[serde(rename = "section")]
+    pub sections: Vec<SectionSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionSpec {
+    pub name: String,
+    pub instruction: String,
+    /// Upper bound on sentences, which also bounds generation time.
+    #[serde(default = "default_max_sentences")]
+    pub max_sentences: u32,
+}
+
+fn default_max_sentences() -> u32 {
+    6
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("template {file}, line {line}: {message}")]
+pub struct TemplateError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+const SOAP: &str = include_str!("../templates/soap.toml");
+
+impl Template {
+    /// The templates that ship with the appliance.
+    pub fn builtin(name: &str) -> Option<Template> {
+        match name {
+            "soap" => Some(Template::parse(SOAP, "builtin:soap.toml").expect("shipped template is valid")),
+            _ => None,
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Template, TemplateError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| TemplateError {
+            file: file.clone(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        Template::parse(&text, &file)
+    }
+
+    /// Parses and checks a template; errors name the file and line.
+    pub fn parse(text: &str, file: &str) -> Result<Template, TemplateError> {
+        let error = |offset: Option<usize>, message: String| TemplateError {
+            file: file.to_string(),
+            line: offset.map_or(0, |o| text[..o.min(text.len())].lines().count().max(1)),
+            message,
+        };
+        let template: Template =
+            toml::from_str(text).map_err(|e| error(e.span().map(|s| s.start), e.message().to_string()))?;
+        let line_of = |needle: &str| text.find(needle);
+        if template.sections.is_empty() {
+            return Err(error(None, "a template needs at least one [[section]]".into()));
+        }
+        for (i, s) in template.sections.iter().enumerate() {
+            let at = line_of(&format!("\"{}\"", s.name));
+            if s.name.trim().is_empty() || s.name.contains(['\n', '[', ']', '#', '"']) {
+                return Err(error(at, format!("section {} has an invalid name {:?}", i + 1, s.name)));
+            }
+            if template.sections[..i].iter().any(|p| p.name == s.name) {
+                return Err(error(at, format!("section {:?} appears twice", s.name)));
+            }
+            if !(1..=30).contains(&s.max_sentences) {
+                return Err(error(at, format!("section {:?}: max_sentences must be 1..=30", s.name)));
+            }
+        }
+        Ok(template)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soap_ships_with_four_sections() {
+        let soap = Template::builtin("soap").unwrap();
+        let names: Vec<_> = soap.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Subjective", "Objective", "Assessment", "Plan"]);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let text = "name = \"x\"\ntitle = \"X\"\n\n[[section]]\nname = \"A\"\ninstruction = 3\n";
+        let e = Template::parse(text, "clinic/x.toml").unwrap_err();
+        assert_eq!(e.file, "clinic/x.toml");
+        assert_eq!(e.line, 6, "{e}");
+        let dup = "name = \"x\"\ntitle = \"X\"\n[[section]]\nname = \"A\"\ninstruction = \"a\"\n[[section]]\nname = \"A\"\ninstruction = \"b\"\n";
+        assert!(Template::parse(dup, "d.toml").unwrap_err().message.contains("twice"));
+    }
+}

@@ -1,0 +1,146 @@
+use std::num::NonZeroU32;
+use std::time::Instant;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use protocol::job::{GenerateJob, JobStats, ModelRef};
+
+use crate::{Generation, Generator, LlmError};
+
+const BATCH: usize = 512;
+
+pub struct Llama {
+    backend: LlamaBackend,
+    model: LlamaModel,
+    context_tokens: u32,
+    threads: u32,
+}
+
+impl Llama {
+    /// Verifies the model file's SHA-256, then loads it.
+    pub fn load(model_ref: &ModelRef, context_tokens: u32, threads: u32) -> Result<Llama, LlmError> {
+        model_ref.verify()?;
+        let mut backend = LlamaBackend::init().map_err(|e| LlmError::Engine(e.to_string()))?;
+        // llama.cpp's logs can echo prompt pieces at debug level; silence them entirely.
+        backend.void_logs();
+        let model = LlamaModel::load_from_file(&backend, &model_ref.path, &LlamaModelParams::default())
+            .map_err(|e| LlmError::Engine(format!("cannot load {}: {e}", model_ref.path)))?;
+        let train = model.n_ctx_train();
+        let context_tokens = if context_tokens == 0 { train } else { context_tokens.min(train) };
+        Ok(Llama { backend, model, context_tokens, threads: threads.max(1) })
+    }
+
+    fn prompt_text(&self, job: &GenerateJob) -> Result<String, LlmError> {
+        let messages = [("system", &job.system), ("user", &job.user)]
+            .into_iter()
+            .map(|(role, content)| LlamaChatMessage::new(role.into(), content.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LlmError::Engine(e.to_string()))?;
+        match self.model.chat_template(None) {
+            Ok(template) => self.model.apply_chat_template(&template, &messages, true).map_err(|e| LlmError::Engine(e.to_string())),
+            // A GGUF without a chat template: ChatML is what most instruct models understand.
+            Err(_) => Ok(format!(
+                "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",
+                job.system, job.user
+            )),
+        }
+    }
+}
+
+impl Generator for Llama {
+    fn generate(&mut self, job: &GenerateJob) -> Result<Generation, LlmError> {
+        let engine = |e: &dyn std::fmt::Display| LlmError::Engine(e.to_string());
+        let started = Instant::now();
+        let prompt = self.prompt_text(job)?;
+        let vocab = self.model.vocab();
+        let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
+        let answer = job.max_tokens as usize;
+        if tokens.len() + answer > self.context_tokens as usize {
+            return Err(LlmError::ContextFull { prompt: tokens.len(), answer, context: self.context_tokens as usize });
+        }
+        let n_ctx = (tokens.len() + answer + 8) as u32;
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(BATCH as u32)
+            .with_n_threads(self.threads as i32)
+            .with_n_threads_batch(self.threads as i32);
+        let mut ctx = self.model.new_context(&self.backend, params).map_err(|e| engine(&e))?;
+        let mut grammar = LlamaSampler::grammar(&self.model, &job.grammar, "root").map_err(|e| LlmError::Grammar(e.to_string()))?;
+
+        // Prompt evaluation in batches; logits only for the last prompt token.
+        let prompt_started = Instant::now();
+        let mut batch = LlamaBatch::new(BATCH, 1);
+        for (chunk_index, chunk) in tokens.chunks(BATCH).enumerate() {
+            batch.clear();
+            for (i, &t) in chunk.iter().enumerate() {
+                let pos = chunk_index * BATCH + i;
+                batch.add(t, pos as i32, &[0], pos == tokens.len() - 1).map_err(|e| engine(&e))?;
+            }
+            ctx.decode(&mut batch).map_err(|e| engine(&e))?;
+        }
+        let prompt_ms = prompt_started.elapsed().as_millis() as u64;
+
+        let generate_started = Instant::now();
+        let mut out = Vec::new();
+        let mut pos = tokens.len();
+        let mut generated = 0u64;
+        let mut last_logits = batch.n_tokens() - 1;
+        loop {
+            if generated as usize >= answer {
+                break;
+            }
+            let token = pick_token(&ctx.get_logits_ith(last_logits), &mut grammar, || ctx.token_data_array_ith(last_logits));
+            grammar.accept(token);
+            generated += 1;
+            if vocab.is_eog(token) {
+                break;
+            }
+            out.extend(vocab.token_to_piece(token, false, None));
+            batch.clear();
+            batch.add(token, pos as i32, &[0], true).map_err(|e| engine(&e))?;
+            ctx.decode(&mut batch).map_err(|e| engine(&e))?;
+            pos += 1;
+            last_logits = 0;
+        }
+        let generate_ms = generate_started.elapsed().as_millis() as u64;
+        Ok(Generation {
+            text: String::from_utf8_lossy(&out).into_owned(),
+            stats: JobStats {
+                wall_ms: started.elapsed().as_millis() as u64,
+                prompt_tokens: tokens.len() as u64,
+                prompt_ms,
+                generated_tokens: generated,
+                generate_ms,
+                peak_rss_kb: protocol::worker::peak_rss_kb(),
+                ..JobStats::default()
+            },
+        })
+    }
+}
+
+/// Greedy choice under the grammar. Checking the grammar against the whole vocabulary every step
+/// is costly, so the unconstrained best token is tried first; only if the grammar rejects it is
+/// the grammar applied to every candidate.
+fn pick_token(logits: &[f32], grammar: &mut LlamaSampler, all: impl FnOnce() -> LlamaTokenDataArray) -> LlamaToken {
+    let best = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, &l)| (LlamaToken::new(i as i32), l))
+        .expect("the vocabulary is not empty");
+    let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(best.0, best.1, 0.0)], false);
+    grammar.apply(&mut single);
+    if single.data[0].logit().is_finite() {
+        return best.0;
+    }
+    let mut candidates = all();
+    grammar.apply(&mut candidates);
+    candidates.sample_token_greedy()
+}

@@ -1,0 +1,57 @@
+//! A drafted note: the template's sections, each a list of sentences that cite transcript segments.
+
+use serde::{Deserialize, Serialize};
+
+use crate::transcript::SegmentId;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// The template's name, e.g. "soap".
+    pub template: String,
+    pub sections: Vec<Section>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    pub name: String,
+    /// Empty when the visit did not touch this section (the model said so explicitly).
+    pub sentences: Vec<Sentence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sentence {
+    pub text: String,
+    /// Transcript segments this sentence rests on; never empty in a stored draft.
+    pub citations: Vec<SegmentId>,
+    /// What the validator could not find support for, for the reviewer to check.
+    #[serde(default)]
+    pub flags: Vec<Flag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    /// A number (dose, vital, duration…) that the cited segments do not contain.
+    UnsupportedNumber,
+    /// A medication name that the cited segments do not contain.
+    UnsupportedMedication,
+    /// The sentence rests on words the recognizer was unsure of.
+    LowConfidence,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    pub kind: FlagKind,
+    /// The term in the sentence that the flag is about.
+    pub term: String,
+}
+
+impl Draft {
+    pub fn sentences(&self) -> impl Iterator<Item = &Sentence> {
+        self.sections.iter().flat_map(|s| s.sentences.iter())
+    }
+
+    pub fn flag_count(&self) -> usize {
+        self.sentences().map(|s| s.flags.len()).sum()
+    }
+}

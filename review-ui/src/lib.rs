@@ -1,0 +1,80 @@
+//! How transcripts and notes look to a person. The console and `scribe show` use these; the web
+//! review app (issue 5) renders the same structures as HTML.
+
+use std::fmt::Write;
+
+use protocol::{Draft, FlagKind, Transcript};
+
+/// Words the recognizer was less sure of than this are marked `~like this~`.
+const LOW_CONFIDENCE: f32 = 0.5;
+
+pub fn transcript_text(t: &Transcript) -> String {
+    let mut out = String::new();
+    for s in &t.segments {
+        let text = if s.words.iter().any(|w| w.confidence < LOW_CONFIDENCE) {
+            s.words
+                .iter()
+                .map(|w| if w.confidence < LOW_CONFIDENCE { format!("~{}~", w.text) } else { w.text.clone() })
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            s.text.clone()
+        };
+        writeln!(out, "S{:<3} {} {:>9} {}", s.id, clock(s.start_ms), s.speaker.as_str(), text).unwrap();
+    }
+    out
+}
+
+pub fn draft_text(d: &Draft) -> String {
+    let mut out = String::new();
+    for section in &d.sections {
+        writeln!(out, "## {}", section.name).unwrap();
+        if section.sentences.is_empty() {
+            writeln!(out, "- Not discussed.").unwrap();
+        }
+        for s in &section.sentences {
+            let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
+            writeln!(out, "- {} [{}]", s.text, cites.join(", ")).unwrap();
+            for f in &s.flags {
+                let what = match f.kind {
+                    FlagKind::UnsupportedNumber => "number not found in the cited segments",
+                    FlagKind::UnsupportedMedication => "medication not found in the cited segments",
+                    FlagKind::LowConfidence => "rests on a word the recognizer was unsure of",
+                };
+                writeln!(out, "    ⚑ {:?}: {what}", f.term).unwrap();
+            }
+        }
+    }
+    out
+}
+
+fn clock(ms: u64) -> String {
+    format!("{:02}:{:02}", ms / 60_000, ms / 1000 % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Flag, Section, Sentence};
+
+    #[test]
+    fn flags_are_shown_beside_their_sentence() {
+        let d = Draft {
+            template: "soap".into(),
+            sections: vec![
+                Section {
+                    name: "Plan".into(),
+                    sentences: vec![Sentence {
+                        text: "Start lisinopril 20 mg.".into(),
+                        citations: vec![3, 4],
+                        flags: vec![Flag { kind: FlagKind::UnsupportedNumber, term: "20".into() }],
+                    }],
+                },
+                Section { name: "Objective".into(), sentences: vec![] },
+            ],
+        };
+        let text = draft_text(&d);
+        assert!(text.contains("- Start lisinopril 20 mg. [S3, S4]\n    ⚑ \"20\": number not found"), "{text}");
+        assert!(text.contains("## Objective\n- Not discussed."), "{text}");
+    }
+}

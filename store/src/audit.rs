@@ -1,0 +1,117 @@
+//! The audit trail: an append-only, hash-chained log of who touched which encounter, and why.
+//!
+//! Each event's hash is SHA-256 over the previous hash and the event's fields, so editing,
+//! deleting, inserting or reordering any event breaks the chain from that point on.
+
+use rusqlite::{Transaction, params};
+use sha2::{Digest, Sha256};
+
+use crate::{Actor, Store, StoreError};
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub encounter_id: Option<String>,
+    pub purpose: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The result of checking the whole chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainReport {
+    pub events: usize,
+    /// The first event that does not follow from its predecessor, and why.
+    pub broken_at: Option<(i64, String)>,
+}
+
+fn event_hash(prev: &str, seq: i64, at_ms: i64, actor: &str, role: &str, action: &str, encounter: Option<&str>, purpose: &str) -> String {
+    let mut h = Sha256::new();
+    for field in [prev, &seq.to_string(), &at_ms.to_string(), actor, role, action, encounter.unwrap_or(""), purpose] {
+        h.update(field.as_bytes());
+        h.update([0x1f]); // unit separator: fields cannot run into each other
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends an event inside the caller's transaction, so the event commits with the access.
+pub(crate) fn append(tx: &Transaction<'_>, actor: &Actor, action: &str, encounter: Option<&str>, purpose: &str) -> Result<(), StoreError> {
+    let (last_seq, prev): (i64, String) = tx.query_row(
+        "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    ).or_else(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
+        e => Err(e),
+    })?;
+    let seq = last_seq + 1;
+    let at_ms = crate::now_ms();
+    let role = actor.role.as_str();
+    let hash = event_hash(&prev, seq, at_ms, &actor.name, role, action, encounter, purpose);
+    tx.execute(
+        "INSERT INTO audit_events (seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![seq, at_ms, actor.name, role, action, encounter, purpose, prev, hash],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Records an access that happened outside the store (e.g. an export) in the trail.
+    pub fn audit(&mut self, actor: &Actor, action: &str, encounter: Option<&str>, purpose: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        append(&tx, actor, action, encounter, purpose)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn audit_events(&self, encounter: Option<&str>) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash
+             FROM audit_events WHERE ?1 IS NULL OR encounter_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([encounter], |r| {
+            Ok(AuditEvent {
+                seq: r.get(0)?,
+                at_ms: r.get(1)?,
+                actor: r.get(2)?,
+                role: r.get(3)?,
+                action: r.get(4)?,
+                encounter_id: r.get(5)?,
+                purpose: r.get(6)?,
+                prev_hash: r.get(7)?,
+                hash: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Walks the whole chain and reports the first event that does not follow.
+    pub fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        let events = self.audit_events(None)?;
+        let mut prev = GENESIS.to_string();
+        for (i, e) in events.iter().enumerate() {
+            let expected_seq = i as i64 + 1;
+            let why = if e.seq != expected_seq {
+                Some(format!("sequence jumps to {} where {expected_seq} was expected", e.seq))
+            } else if e.prev_hash != prev {
+                Some("does not link to the event before it".to_string())
+            } else if e.hash != event_hash(&prev, e.seq, e.at_ms, &e.actor, &e.role, &e.action, e.encounter_id.as_deref(), &e.purpose) {
+                Some("its contents do not match its hash".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Ok(ChainReport { events: events.len(), broken_at: Some((e.seq, why)) });
+            }
+            prev = e.hash.clone();
+        }
+        Ok(ChainReport { events: events.len(), broken_at: None })
+    }
+}

@@ -1,0 +1,200 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{StoreError, keyfile};
+
+/// An open, decrypted store. One per process; SQLite's WAL lets the daemon and CLI commands share
+/// the file.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+
+CREATE TABLE encounters (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('recording', 'transcribing', 'drafting',
+        'awaiting_review', 'signed', 'amended', 'failed', 'discarded')),
+    source TEXT NOT NULL CHECK (source IN ('audio', 'transcript')),
+    template TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    audio_ms INTEGER,
+    failure_reason TEXT
+);
+CREATE INDEX encounters_by_state ON encounters (state, created_ms);
+
+-- 16 kHz mono 16-bit PCM in chunks of at most one second.
+CREATE TABLE audio_chunks (
+    encounter_id TEXT NOT NULL REFERENCES encounters (id),
+    seq INTEGER NOT NULL,
+    pcm BLOB NOT NULL,
+    PRIMARY KEY (encounter_id, seq)
+);
+
+CREATE TABLE segments (
+    encounter_id TEXT NOT NULL REFERENCES encounters (id),
+    id INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    speaker TEXT NOT NULL,
+    text TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    words TEXT NOT NULL,
+    PRIMARY KEY (encounter_id, id)
+);
+
+CREATE TABLE drafts (
+    encounter_id TEXT NOT NULL REFERENCES encounters (id),
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    model TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (encounter_id, version)
+);
+
+CREATE TABLE signed_notes (
+    encounter_id TEXT PRIMARY KEY REFERENCES encounters (id),
+    draft_version INTEGER NOT NULL,
+    canonical_text TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signer TEXT NOT NULL,
+    signed_ms INTEGER NOT NULL
+);
+CREATE TRIGGER signed_notes_are_immutable BEFORE UPDATE ON signed_notes
+BEGIN SELECT RAISE(ABORT, 'signed notes are immutable; changes are addenda'); END;
+CREATE TRIGGER signed_notes_are_kept BEFORE DELETE ON signed_notes
+BEGIN SELECT RAISE(ABORT, 'signed notes are immutable; changes are addenda'); END;
+
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('clinician', 'physician', 'it_admin', 'auditor')),
+    password_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+
+-- Hash-chained: each event's hash covers its fields and the previous event's hash.
+-- Ids and actions only, never transcript or note text.
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    encounter_id TEXT,
+    purpose TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+
+-- What each engine job cost (counts and durations only).
+CREATE TABLE job_runs (
+    encounter_id TEXT NOT NULL REFERENCES encounters (id),
+    kind TEXT NOT NULL,
+    finished_ms INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    stats TEXT NOT NULL
+);
+"#;
+
+const SCHEMA_VERSION: &str = "1";
+
+impl Store {
+    /// Creates a new store: a fresh random key in `key_path` (mode 0600) and an empty encrypted
+    /// database at `db_path`. Refuses to touch an existing key or database.
+    pub fn create(db_path: &Path, key_path: &Path) -> Result<Store, StoreError> {
+        if db_path.exists() {
+            return Err(StoreError::DatabaseExists(db_path.to_path_buf()));
+        }
+        let key = keyfile::create(key_path)?;
+        let conn = Connection::open(db_path)?;
+        conn.pragma_update(None, "key", key.pragma_value())?;
+        let mut store = Store::configure(conn, db_path)?;
+        let tx = store.conn.transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION])?;
+        crate::signing::create_appliance_key(&tx)?;
+        tx.commit()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store. A missing or wrong key is a clear error naming the key file.
+    pub fn open(db_path: &Path, key_path: &Path) -> Result<Store, StoreError> {
+        let key = keyfile::read(key_path)?;
+        if !db_path.exists() {
+            return Err(StoreError::DatabaseMissing(db_path.to_path_buf()));
+        }
+        let conn = Connection::open_with_flags(
+            db_path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.pragma_update(None, "key", key.pragma_value())?;
+        // SQLCipher only notices a wrong key on the first read of a page.
+        let wrong_key = || StoreError::WrongKey { db: db_path.to_path_buf(), key_file: key_path.to_path_buf() };
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::NotADatabase => {
+                return Err(wrong_key());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Store::configure(conn, db_path)
+    }
+
+    fn configure(conn: Connection, path: &Path) -> Result<Store, StoreError> {
+        // WAL lets readers (the review UI, `scribe show`) run beside the pipeline's writes;
+        // synchronous=FULL makes every acknowledged commit survive a power cut.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// SQLCipher's version, e.g. "4.20.0 community".
+    pub fn cipher_version(&self) -> Result<String, StoreError> {
+        Ok(self.conn.query_row("PRAGMA cipher_version", [], |r| r.get(0))?)
+    }
+
+    /// SQLite's own integrity check; "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_is_encrypted_and_a_wrong_key_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, key) = (dir.path().join("s.db"), dir.path().join("key"));
+        let store = Store::create(&db, &key).unwrap();
+        assert!(store.cipher_version().unwrap().starts_with('4'));
+        drop(store);
+        let head = std::fs::read(&db).unwrap();
+        assert!(!head.starts_with(b"SQLite format 3"));
+
+        let other = dir.path().join("other-key");
+        keyfile::create(&other).unwrap();
+        let err = Store::open(&db, &other).err().unwrap();
+        assert!(matches!(err, StoreError::WrongKey { .. }), "{err}");
+        assert!(err.to_string().contains("other-key"), "{err}");
+        let err = Store::open(&db, &dir.path().join("missing")).err().unwrap();
+        assert!(matches!(err, StoreError::KeyFileMissing(_)), "{err}");
+        Store::open(&db, &key).unwrap();
+    }
+}

@@ -1,0 +1,365 @@
+//! Encounters and their lifecycle, and the PHI that belongs to them.
+
+use protocol::{Draft, Segment, Speaker, Transcript};
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Actor, Role, Store, StoreError, audit};
+
+pub type EncounterId = String;
+
+/// `recording → transcribing → drafting → awaiting_review → signed (→ amended)`, plus `failed`
+/// (with a reason) and `discarded`. Each transition is committed before it is acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Recording,
+    Transcribing,
+    Drafting,
+    AwaitingReview,
+    Signed,
+    Amended,
+    Failed,
+    Discarded,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Recording => "recording",
+            State::Transcribing => "transcribing",
+            State::Drafting => "drafting",
+            State::AwaitingReview => "awaiting_review",
+            State::Signed => "signed",
+            State::Amended => "amended",
+            State::Failed => "failed",
+            State::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        [
+            State::Recording,
+            State::Transcribing,
+            State::Drafting,
+            State::AwaitingReview,
+            State::Signed,
+            State::Amended,
+            State::Failed,
+            State::Discarded,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// No further processing will happen in this state without a person.
+    pub fn is_settled(self) -> bool {
+        !matches!(self, State::Recording | State::Transcribing | State::Drafting)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Audio,
+    Transcript,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Audio => "audio",
+            Source::Transcript => "transcript",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encounter {
+    pub id: EncounterId,
+    pub state: State,
+    pub template: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub audio_ms: Option<i64>,
+    pub failure_reason: Option<String>,
+}
+
+/// One engine job's outcome and cost, for reports (no PHI).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRun {
+    pub kind: String,
+    pub ok: bool,
+    pub stats: serde_json::Value,
+}
+
+/// Audio is stored in chunks of one second: a crash loses at most the chunk being written.
+const CHUNK_SAMPLES: usize = 16_000;
+
+fn new_id() -> EncounterId {
+    hex::encode(crate::random_bytes::<8>())
+}
+
+fn may_handle_phi(actor: &Actor, action: &str) -> Result<(), StoreError> {
+    match actor.role {
+        Role::Clinician | Role::Physician | Role::System => Ok(()),
+        Role::ItAdmin | Role::Auditor => Err(StoreError::Forbidden {
+            actor: actor.name.clone(),
+            role: actor.role.as_str().into(),
+            action: action.into(),
+        }),
+    }
+}
+
+impl Store {
+    /// Stores a recording (16 kHz mono) as a new encounter, queued for transcription.
+    pub fn create_audio_encounter(&mut self, by: &Actor, template: &str, pcm: &[i16]) -> Result<EncounterId, StoreError> {
+        may_handle_phi(by, "record a visit")?;
+        let id = new_id();
+        let tx = self.conn.transaction()?;
+        insert_encounter(&tx, &id, State::Transcribing, Source::Audio, template, Some(pcm.len() as i64 * 1000 / 16_000))?;
+        {
+            let mut stmt = tx.prepare("INSERT INTO audio_chunks (encounter_id, seq, pcm) VALUES (?1, ?2, ?3)")?;
+            for (seq, chunk) in pcm.chunks(CHUNK_SAMPLES).enumerate() {
+                stmt.execute(params![id, seq as i64, protocol::frame::pcm_to_bytes(chunk)])?;
+            }
+        }
+        audit::append(&tx, by, "encounter.create.audio", Some(&id), "treatment")?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Stores a typed or imported transcript as a new encounter, queued for drafting.
+    pub fn create_transcript_encounter(&mut self, by: &Actor, template: &str, transcript: &Transcript) -> Result<EncounterId, StoreError> {
+        may_handle_phi(by, "record a visit")?;
+        let id = new_id();
+        let tx = self.conn.transaction()?;
+        insert_encounter(&tx, &id, State::Drafting, Source::Transcript, template, None)?;
+        insert_segments(&tx, &id, transcript)?;
+        audit::append(&tx, by, "encounter.create.transcript", Some(&id), "treatment")?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    pub fn encounter(&self, id: &str) -> Result<Encounter, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, state, template, created_ms, updated_ms, audio_ms, failure_reason FROM encounters WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoEncounter(id.into()))
+            .and_then(|(id, state, template, created_ms, updated_ms, audio_ms, failure_reason)| {
+                Ok(Encounter {
+                    state: State::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("encounter {id} has state {state}")))?,
+                    id,
+                    template,
+                    created_ms,
+                    updated_ms,
+                    audio_ms,
+                    failure_reason,
+                })
+            })
+    }
+
+    /// Encounters in `state`, oldest first: the work queue for each pipeline stage.
+    pub fn encounters_in(&self, state: State) -> Result<Vec<EncounterId>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id FROM encounters WHERE state = ?1 ORDER BY created_ms, id")?;
+        let ids = stmt.query_map([state.as_str()], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    pub fn audio(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Vec<i16>, StoreError> {
+        may_handle_phi(by, "read audio")?;
+        let tx = self.conn.transaction()?;
+        let mut pcm = Vec::new();
+        {
+            let mut stmt = tx.prepare("SELECT pcm FROM audio_chunks WHERE encounter_id = ?1 ORDER BY seq")?;
+            let mut rows = stmt.query([id])?;
+            while let Some(row) = rows.next()? {
+                pcm.extend(protocol::frame::pcm_from_bytes(&row.get::<_, Vec<u8>>(0)?));
+            }
+        }
+        audit::append(&tx, by, "audio.read", Some(id), purpose)?;
+        tx.commit()?;
+        Ok(pcm)
+    }
+
+    /// Stores the transcript and moves the encounter on to drafting.
+    pub fn save_transcript(&mut self, by: &Actor, id: &str, transcript: &Transcript) -> Result<(), StoreError> {
+        may_handle_phi(by, "write a transcript")?;
+        let tx = self.conn.transaction()?;
+        transition(&tx, id, &[State::Transcribing], State::Drafting, None)?;
+        // A retried job replaces what an interrupted one may have written.
+        tx.execute("DELETE FROM segments WHERE encounter_id = ?1", [id])?;
+        insert_segments(&tx, id, transcript)?;
+        audit::append(&tx, by, "transcript.write", Some(id), "treatment")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn transcript(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Transcript, StoreError> {
+        may_handle_phi(by, "read a transcript")?;
+        let tx = self.conn.transaction()?;
+        let segments = {
+            let mut stmt = tx.prepare(
+                "SELECT id, start_ms, end_ms, speaker, text, confidence, words FROM segments WHERE encounter_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, f64>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (sid, start, end, speaker, text, confidence, words) = row?;
+                Ok(Segment {
+                    id: sid,
+                    start_ms: start as u64,
+                    end_ms: end as u64,
+                    speaker: Speaker::parse(&speaker).unwrap_or(Speaker::Unknown),
+                    text,
+                    confidence: confidence as f32,
+                    words: serde_json::from_str(&words).map_err(|e| StoreError::Corrupt(format!("segment words: {e}")))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?
+        };
+        audit::append(&tx, by, "transcript.read", Some(id), purpose)?;
+        tx.commit()?;
+        Ok(Transcript { segments })
+    }
+
+    /// Stores a validated draft and moves the encounter to review.
+    pub fn save_draft(&mut self, by: &Actor, id: &str, draft: &Draft, model: &str) -> Result<u32, StoreError> {
+        may_handle_phi(by, "write a draft")?;
+        let tx = self.conn.transaction()?;
+        transition(&tx, id, &[State::Drafting], State::AwaitingReview, None)?;
+        let version: u32 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM drafts WHERE encounter_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let body = serde_json::to_string(draft).expect("drafts serialize");
+        tx.execute(
+            "INSERT INTO drafts (encounter_id, version, body, model, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, version, body, model, crate::now_ms()],
+        )?;
+        audit::append(&tx, by, "draft.write", Some(id), "treatment")?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    /// The newest draft and its version, if any.
+    pub fn latest_draft(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<(u32, Draft)>, StoreError> {
+        may_handle_phi(by, "read a draft")?;
+        let tx = self.conn.transaction()?;
+        let row: Option<(u32, String)> = tx
+            .query_row(
+                "SELECT version, body FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let draft = match row {
+            Some((v, body)) => Some((v, serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("draft of {id}: {e}")))?)),
+            None => None,
+        };
+        if draft.is_some() {
+            audit::append(&tx, by, "draft.read", Some(id), purpose)?;
+        }
+        tx.commit()?;
+        Ok(draft)
+    }
+
+    /// Marks an in-flight encounter failed with a reason a person can act on.
+    pub fn fail(&mut self, by: &Actor, id: &str, reason: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        transition(&tx, id, &[State::Recording, State::Transcribing, State::Drafting], State::Failed, Some(reason))?;
+        audit::append(&tx, by, "encounter.fail", Some(id), "treatment")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn record_job(&mut self, id: &str, kind: &str, ok: bool, stats: &serde_json::Value) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO job_runs (encounter_id, kind, finished_ms, ok, stats) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, kind, crate::now_ms(), ok, stats.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn job_runs(&self, id: &str) -> Result<Vec<JobRun>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT kind, ok, stats FROM job_runs WHERE encounter_id = ?1 ORDER BY rowid")?;
+        let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?)))?;
+        rows.map(|row| {
+            let (kind, ok, stats) = row?;
+            Ok(JobRun { kind, ok, stats: serde_json::from_str(&stats).unwrap_or(serde_json::Value::Null) })
+        })
+        .collect()
+    }
+}
+
+fn insert_encounter(tx: &rusqlite::Transaction<'_>, id: &str, state: State, source: Source, template: &str, audio_ms: Option<i64>) -> Result<(), StoreError> {
+    let now = crate::now_ms();
+    tx.execute(
+        "INSERT INTO encounters (id, state, source, template, created_ms, updated_ms, audio_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+        params![id, state.as_str(), source.as_str(), template, now, audio_ms],
+    )?;
+    Ok(())
+}
+
+fn insert_segments(tx: &rusqlite::Transaction<'_>, id: &str, transcript: &Transcript) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare(
+        "INSERT INTO segments (encounter_id, id, start_ms, end_ms, speaker, text, confidence, words) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for s in &transcript.segments {
+        stmt.execute(params![
+            id,
+            s.id,
+            s.start_ms as i64,
+            s.end_ms as i64,
+            s.speaker.as_str(),
+            s.text,
+            f64::from(s.confidence),
+            serde_json::to_string(&s.words).expect("words serialize"),
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn transition(tx: &rusqlite::Transaction<'_>, id: &str, from: &[State], to: State, reason: Option<&str>) -> Result<(), StoreError> {
+    let state: Option<String> = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let state = state.ok_or_else(|| StoreError::NoEncounter(id.into()))?;
+    if !from.iter().any(|s| s.as_str() == state) {
+        return Err(StoreError::WrongState {
+            id: id.into(),
+            state,
+            expected: from.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "),
+        });
+    }
+    tx.execute(
+        "UPDATE encounters SET state = ?2, updated_ms = ?3, failure_reason = ?4 WHERE id = ?1",
+        params![id, to.as_str(), crate::now_ms(), reason],
+    )?;
+    Ok(())
+}

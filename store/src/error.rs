@@ -1,0 +1,45 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("key file {0} does not exist; create the appliance with `scribe init` or point --home at it")]
+    KeyFileMissing(PathBuf),
+    #[error("key file {path} is not a valid Scribe key ({why})")]
+    KeyFileInvalid { path: PathBuf, why: String },
+    #[error("key file {0} already exists; refusing to overwrite the key of an existing store")]
+    KeyFileExists(PathBuf),
+    #[error("database {0} does not exist; run `scribe init` first")]
+    DatabaseMissing(PathBuf),
+    #[error("database {0} already exists")]
+    DatabaseExists(PathBuf),
+    #[error("cannot decrypt database {db} with key file {key_file}: wrong key, or the file is corrupted or not a Scribe database")]
+    WrongKey { db: PathBuf, key_file: PathBuf },
+    #[error("no encounter {0}")]
+    NoEncounter(String),
+    #[error("encounter {id} is {state}, expected {expected}")]
+    WrongState { id: String, state: String, expected: String },
+    #[error("no user {0}")]
+    NoUser(String),
+    #[error("user {0} already exists")]
+    UserExists(String),
+    #[error("wrong password for user {0}")]
+    WrongPassword(String),
+    #[error("{actor} ({role}) may not {action}")]
+    Forbidden { actor: String, role: String, action: String },
+    #[error("encounter {0} has no draft to sign")]
+    NoDraft(String),
+    #[error("encounter {0} is not signed")]
+    NotSigned(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("i/o error on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::Io { path: path.to_path_buf(), source }
+    }
+}

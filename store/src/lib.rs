@@ -1,0 +1,37 @@
+//! The encrypted store: one SQLCipher database per appliance.
+//!
+//! Everything that holds PHI (audio, transcripts, drafts, signed notes) lives here and nowhere
+//! else, encrypted with a 256-bit key kept in a separate key file. Every read or write of PHI goes
+//! through a method that appends an audit event in the same transaction, so an access that is not
+//! audited cannot happen through this API.
+
+mod audit;
+mod db;
+mod encounter;
+mod error;
+mod keyfile;
+mod signing;
+mod users;
+
+pub use audit::{AuditEvent, ChainReport};
+pub use db::Store;
+pub use encounter::{Encounter, EncounterId, JobRun, Source, State};
+pub use error::StoreError;
+pub use signing::{SignedNote, Verification};
+pub use users::{Actor, Role};
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    use ring::rand::SecureRandom;
+    let mut buf = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the OS random number generator is available");
+    buf
+}

@@ -1,0 +1,190 @@
+//! Signing: a physician's sign-off turns a draft into an immutable, Ed25519-signed note.
+//!
+//! What is signed is the note's canonical text (a fixed, versioned rendering), so verification
+//! needs nothing but that text, its stored hash, its signature and the appliance's public key.
+
+use std::fmt::Write;
+
+use protocol::Draft;
+use ring::signature::{self, Ed25519KeyPair, KeyPair};
+use rusqlite::{OptionalExtension, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use crate::encounter::transition;
+use crate::{Actor, Role, State, Store, StoreError, audit};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedNote {
+    pub encounter_id: String,
+    pub draft_version: u32,
+    pub canonical_text: String,
+    pub sha256: String,
+    pub signature: String,
+    pub key_id: String,
+    pub signer: String,
+    pub signed_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verification {
+    Valid { signer: String, key_id: String, sha256: String },
+    /// The stored text no longer hashes to the value recorded at signing.
+    HashMismatch { expected: String, actual: String },
+    /// The signature does not verify with the appliance's key.
+    BadSignature,
+}
+
+pub(crate) fn create_appliance_key(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| StoreError::Corrupt("cannot generate a signing key".into()))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("fresh key parses");
+    tx.execute("INSERT INTO meta (key, value) VALUES ('signing_key_pkcs8', ?1)", [pkcs8.as_ref()])?;
+    tx.execute("INSERT INTO meta (key, value) VALUES ('signing_public_key', ?1)", [pair.public_key().as_ref()])?;
+    Ok(())
+}
+
+fn key_id(public_key: &[u8]) -> String {
+    hex::encode(&Sha256::digest(public_key)[..8])
+}
+
+/// The versioned text a signature covers. Changing this function breaks every old signature's
+/// re-derivation, so it is versioned: add a v2, never edit v1.
+fn canonical_text_v1(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
+    let signed_at = rfc3339_utc(signed_ms);
+    let mut t = String::new();
+    writeln!(t, "scribe-signed-note v1").unwrap();
+    writeln!(t, "encounter: {encounter_id}").unwrap();
+    writeln!(t, "draft-version: {draft_version}").unwrap();
+    writeln!(t, "template: {}", draft.template).unwrap();
+    writeln!(t, "signer: {signer}").unwrap();
+    writeln!(t, "signed-at: {signed_at}").unwrap();
+    for section in &draft.sections {
+        writeln!(t, "\n## {}", section.name).unwrap();
+        if section.sentences.is_empty() {
+            writeln!(t, "- Not discussed.").unwrap();
+        }
+        for s in &section.sentences {
+            let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
+            writeln!(t, "- {} [{}]", s.text, cites.join(", ")).unwrap();
+        }
+    }
+    t
+}
+
+fn rfc3339_utc(ms: i64) -> String {
+    // Seconds-resolution UTC, computed here so the canonical form depends on no locale or crate.
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+impl Store {
+    /// Signs the encounter's latest draft. Only an authenticated physician may sign; the result
+    /// is immutable (the database refuses updates and deletes of signed notes).
+    pub fn sign(&mut self, signer: &Actor, id: &str) -> Result<SignedNote, StoreError> {
+        if signer.role != Role::Physician {
+            return Err(StoreError::Forbidden {
+                actor: signer.name.clone(),
+                role: signer.role.as_str().into(),
+                action: "sign notes (only physicians sign)".into(),
+            });
+        }
+        let (version, draft) = self.latest_draft(signer, id, "signing")?.ok_or_else(|| StoreError::NoDraft(id.into()))?;
+        let tx = self.conn.transaction()?;
+        transition(&tx, id, &[State::AwaitingReview], State::Signed, None)?;
+        let pkcs8: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'signing_key_pkcs8'", [], |r| r.get(0))?;
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| StoreError::Corrupt("appliance signing key".into()))?;
+        let signed_ms = crate::now_ms();
+        let text = canonical_text_v1(id, version, &draft, &signer.name, signed_ms);
+        let note = SignedNote {
+            encounter_id: id.into(),
+            draft_version: version,
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            signature: hex::encode(pair.sign(text.as_bytes()).as_ref()),
+            key_id: key_id(pair.public_key().as_ref()),
+            canonical_text: text,
+            signer: signer.name.clone(),
+            signed_ms,
+        };
+        tx.execute(
+            "INSERT INTO signed_notes (encounter_id, draft_version, canonical_text, sha256, signature, key_id, signer, signed_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, version, note.canonical_text, note.sha256, note.signature, note.key_id, note.signer, signed_ms],
+        )?;
+        audit::append(&tx, signer, "note.sign", Some(id), "treatment")?;
+        tx.commit()?;
+        Ok(note)
+    }
+
+    pub fn signed_note(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<SignedNote>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let note = tx
+            .query_row(
+                "SELECT encounter_id, draft_version, canonical_text, sha256, signature, key_id, signer, signed_ms
+                 FROM signed_notes WHERE encounter_id = ?1",
+                [id],
+                |r| {
+                    Ok(SignedNote {
+                        encounter_id: r.get(0)?,
+                        draft_version: r.get(1)?,
+                        canonical_text: r.get(2)?,
+                        sha256: r.get(3)?,
+                        signature: r.get(4)?,
+                        key_id: r.get(5)?,
+                        signer: r.get(6)?,
+                        signed_ms: r.get(7)?,
+                    })
+                },
+            )
+            .optional()?;
+        if note.is_some() {
+            audit::append(&tx, by, "note.read", Some(id), purpose)?;
+        }
+        tx.commit()?;
+        Ok(note)
+    }
+
+    /// Re-hashes the stored signed note and checks its signature with the appliance's key.
+    pub fn verify(&mut self, by: &Actor, id: &str) -> Result<Verification, StoreError> {
+        self.encounter(id)?;
+        let note = self.signed_note(by, id, "verification")?.ok_or_else(|| StoreError::NotSigned(id.into()))?;
+        let actual = hex::encode(Sha256::digest(note.canonical_text.as_bytes()));
+        if actual != note.sha256 {
+            return Ok(Verification::HashMismatch { expected: note.sha256, actual });
+        }
+        let public: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'signing_public_key'", [], |r| r.get(0))?;
+        let sig = hex::decode(&note.signature).unwrap_or_default();
+        let key = signature::UnparsedPublicKey::new(&signature::ED25519, &public);
+        if note.key_id != key_id(&public) || key.verify(note.canonical_text.as_bytes(), &sig).is_err() {
+            return Ok(Verification::BadSignature);
+        }
+        Ok(Verification::Valid { signer: note.signer, key_id: note.key_id, sha256: note.sha256 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_795_651_200_000), "2026-11-26T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+}

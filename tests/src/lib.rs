@@ -1,0 +1,189 @@
+//! The end-to-end harness: a temporary appliance home, the built `scribe` binaries, the shared
+//! verified model store, and visits synthesized with espeak-ng.
+//!
+//! The tests drive the real command line, as an IT admin or a script would. `cargo xtask test`
+//! builds the binaries and installs the test models first; run alone, the harness says what is
+//! missing instead of skipping.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Who speaks a line of a synthesized visit; each gets a distinct espeak-ng voice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voice {
+    Doctor,
+    Patient,
+}
+
+/// A short primary-care visit used by the demo and the end-to-end tests.
+pub const VISIT: &[(Voice, &str)] = &[
+    (Voice::Doctor, "Good morning. What brings you in today?"),
+    (Voice::Patient, "I have had a cough and a fever for three days. My chest hurts when I cough."),
+    (Voice::Doctor, "Are you taking any medications right now?"),
+    (Voice::Patient, "Just lisinopril, ten milligrams a day, for my blood pressure."),
+    (Voice::Doctor, "Your temperature is one hundred and one degrees, and your lungs sound clear."),
+    (
+        Voice::Doctor,
+        "I think this is viral bronchitis. Drink plenty of fluids and take acetaminophen for the fever. Come back if you are not better in one week.",
+    ),
+];
+
+/// Words of [`VISIT`] that a recognizer as small as tiny.en reliably gets, and that must never
+/// appear in a log or in the database file's bytes.
+pub const VISIT_KEY_WORDS: &[&str] = &["cough", "fever", "chest", "blood pressure", "temperature", "fluids"];
+
+/// Speaks `lines` with espeak-ng (a different voice per speaker) into one WAV at `out`.
+pub fn synthesize(lines: &[(Voice, &str)], out: &Path) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut parts = Vec::new();
+    for (i, (voice, text)) in lines.iter().enumerate() {
+        let part = dir.path().join(format!("{i:03}.wav"));
+        let voice = match voice {
+            Voice::Doctor => "en-us+m3",
+            Voice::Patient => "en-us+f2",
+        };
+        run_tool(Command::new("espeak-ng").args(["-v", voice, "-s", "150", "-w"]).arg(&part).arg(text))?;
+        parts.push(part);
+    }
+    run_tool(Command::new("sox").args(&parts).arg(out))
+}
+
+fn run_tool(cmd: &mut Command) -> Result<(), String> {
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd.output().map_err(|e| format!("cannot run {name} ({e}); `cargo xtask test` installs it"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{name} failed: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Where the built binaries are: `SCRIBE_BIN_DIR`, else beside this test executable's `deps/`.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SCRIBE_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf();
+    for bin in ["scribe", "scribe-asr-worker", "scribe-draft-worker"] {
+        assert!(
+            dir.join(bin).exists(),
+            "{bin} is not built in {}; run `cargo xtask test` (or `cargo build --release --bins` first)",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// The shared model store with the test profile installed (installed now if it is not).
+pub fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("SCRIBE_MODELS").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        home.join(".cache/scribe/models")
+    });
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let out = Command::new(bin_dir().join("scribe"))
+            .args(["models", "install", "--profile", "test", "--models"])
+            .arg(&dir)
+            .output()
+            .expect("run scribe models install");
+        assert!(out.status.success(), "installing the test models failed: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    dir
+}
+
+/// A fresh appliance home in a temporary directory, initialised with the test profile.
+pub struct Appliance {
+    pub home: tempfile::TempDir,
+    pub models: PathBuf,
+}
+
+impl Appliance {
+    pub fn new() -> Appliance {
+        let app = Appliance { home: tempfile::tempdir().expect("temp home"), models: models_dir() };
+        let out = app.run(&["init", "--profile", "test"], None);
+        assert!(out.status.success(), "scribe init failed: {}", String::from_utf8_lossy(&out.stderr));
+        app
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin_dir().join("scribe"));
+        cmd.arg("--home").arg(self.home()).arg("--models").arg(&self.models).args(args);
+        // Tests share two cores with each other: one thread per engine keeps them from starving.
+        cmd.env("SCRIBE_THREADS", "1").env_remove("SCRIBE_HOME").env_remove("SCRIBE_PROFILE");
+        cmd
+    }
+
+    /// Runs `scribe ARGS`, feeding `stdin` if given.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn scribe");
+        let mut pipe = child.stdin.take().expect("stdin");
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).expect("write stdin");
+        }
+        drop(pipe);
+        child.wait_with_output().expect("wait for scribe")
+    }
+
+    /// `scribe ingest ARGS`; returns the output and the id on stdout's last line, if any.
+    pub fn ingest(&self, args: &[&str]) -> (Output, Option<String>) {
+        let mut full = vec!["ingest"];
+        full.extend_from_slice(args);
+        let out = self.run(&full, None);
+        let id = String::from_utf8_lossy(&out.stdout).lines().last().map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
+        (out, id)
+    }
+
+    pub fn show(&self, id: &str) -> serde_json::Value {
+        let out = self.run(&["show", id, "--json"], None);
+        assert!(out.status.success(), "scribe show failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
+    }
+
+    /// Adds a user; the password is `correct horse <name>`.
+    pub fn add_user(&self, name: &str, role: &str) -> String {
+        let password = format!("correct horse {name}");
+        let out = self.run(&["user", "add", name, "--role", role], Some(&format!("{password}\n")));
+        assert!(out.status.success(), "user add failed: {}", String::from_utf8_lossy(&out.stderr));
+        password
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.home().join("scribe.db")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.home().join("scribe.key")
+    }
+}
+
+impl Default for Appliance {
+    fn default() -> Self {
+        Appliance::new()
+    }
+}
+
+/// Text of stdout and stderr together, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A synthesized copy of [`VISIT`], made once per test binary.
+pub fn visit_wav() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let path = dir.join("visit.wav");
+        synthesize(VISIT, &path).expect("synthesize the visit");
+        path
+    })
+    .clone()
+}

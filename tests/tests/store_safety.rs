@@ -1,0 +1,124 @@
+//! The encrypted store on disk: wrong keys, tampering, and bad input that must leave no trace.
+
+use std::os::unix::fs::PermissionsExt;
+
+use tests::{Appliance, text, visit_wav};
+
+fn encounter_count(app: &Appliance) -> i64 {
+    let conn = open_raw(app);
+    conn.query_row("SELECT count(*) FROM encounters", [], |r| r.get(0)).unwrap()
+}
+
+/// Opens the database as an attacker holding the key would: raw SQL, no Scribe API.
+fn open_raw(app: &Appliance) -> rusqlite::Connection {
+    let key = std::fs::read_to_string(app.key()).unwrap();
+    let conn = rusqlite::Connection::open(app.db()).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim())).unwrap();
+    conn
+}
+
+#[test]
+fn wrong_or_missing_key_is_a_clear_error_naming_the_key_file() {
+    let app = Appliance::new();
+    let key = app.key();
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = app.run(&["show", "0000000000000000"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wrong key") && err.contains(&key.display().to_string()), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    std::fs::remove_file(&key).unwrap();
+    let out = app.run(&["show", "0000000000000000"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("does not exist") && err.contains("scribe.key"), "{err}");
+}
+
+#[test]
+fn a_key_file_others_can_read_is_refused() {
+    let app = Appliance::new();
+    assert_eq!(std::fs::metadata(app.key()).unwrap().permissions().mode() & 0o777, 0o600);
+    std::fs::set_permissions(app.key(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = app.run(&["audit", "verify"], None);
+    assert!(!out.status.success() && text(&out).contains("chmod 600"), "{}", text(&out));
+}
+
+#[test]
+fn bad_recordings_get_clear_errors_and_store_nothing() {
+    let app = Appliance::new();
+    let dir = app.home().join("inputs");
+    std::fs::create_dir(&dir).unwrap();
+    let wav = std::fs::read(visit_wav()).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("empty.wav", vec![], "empty"),
+        ("notes.wav", b"%PDF-1.7 this is a PDF, not a recording".to_vec(), "not a WAV"),
+        ("cut.wav", wav[..wav.len() / 3].to_vec(), "truncated"),
+        ("header-only.wav", wav[..44].to_vec(), "truncated"),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let (out, _) = app.ingest(&[path.to_str().unwrap()]);
+        assert!(!out.status.success(), "{name} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected) && err.contains(name), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}: no encounter id is printed");
+    }
+    let out = app.ingest(&["--transcript", dir.join("notes.wav").to_str().unwrap()]).0;
+    assert!(!out.status.success() && text(&out).contains("speaker tag"), "{}", text(&out));
+    assert_eq!(encounter_count(&app), 0, "nothing was stored");
+}
+
+#[test]
+fn a_signed_note_is_immutable_and_tampering_is_detected() {
+    let app = Appliance::new();
+    let dialogue = app.home().join("d.txt");
+    std::fs::write(&dialogue, "[doctor] what brings you in ?\n[patient] a sore throat since monday .\n[doctor] it looks like a viral pharyngitis , rest and fluids .\n").unwrap();
+    let (out, id) = app.ingest(&["--transcript", dialogue.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = id.unwrap();
+    let password = app.add_user("dr_house", "physician");
+    let out = app.run(&["sign", &id, "--user", "dr_house"], Some(&format!("{password}\n")));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let conn = open_raw(&app);
+    let err = conn.execute("UPDATE signed_notes SET signer = 'someone else'", []).unwrap_err();
+    assert!(err.to_string().contains("immutable"), "{err}");
+    assert!(conn.execute("DELETE FROM signed_notes", []).is_err());
+
+    // An attacker with the key drops the guard and flips one byte of the note.
+    conn.execute_batch("DROP TRIGGER signed_notes_are_immutable").unwrap();
+    let original: String = conn.query_row("SELECT canonical_text FROM signed_notes", [], |r| r.get(0)).unwrap();
+    let mut bytes = original.clone().into_bytes();
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0x01;
+    conn.execute("UPDATE signed_notes SET canonical_text = ?1", [String::from_utf8(bytes).unwrap()]).unwrap();
+    drop(conn);
+    let out = app.run(&["verify", &id], None);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("altered"), "{}", text(&out));
+
+    // Flipping a byte of the encrypted file itself is caught by SQLCipher's page HMACs.
+    // Byte 100 lies in page 1 (after SQLCipher's 16-byte salt), which every open reads.
+    let mut file = std::fs::read(app.db()).unwrap();
+    file[100] ^= 0xff;
+    std::fs::write(app.db(), file).unwrap();
+    let _ = std::fs::remove_file(app.home().join("scribe.db-wal"));
+    let out = app.run(&["verify", &id], None);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("corrupted") && !text(&out).contains("panicked"), "{}", text(&out));
+}
+
+#[test]
+fn the_audit_chain_detects_an_edited_event() {
+    let app = Appliance::new();
+    app.add_user("auditor_a", "auditor");
+    let out = app.run(&["audit", "verify"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let conn = open_raw(&app);
+    conn.execute_batch("DROP TRIGGER audit_events_append_only; UPDATE audit_events SET actor = 'nobody' WHERE seq = 1").unwrap();
+    drop(conn);
+    let out = app.run(&["audit", "verify"], None);
+    assert!(!out.status.success() && text(&out).contains("event 1"), "{}", text(&out));
+}

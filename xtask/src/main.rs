@@ -1,0 +1,179 @@
+//! `cargo xtask demo | test | lint`: the README's set-up commands.
+//!
+//! Each installs what is missing on a fresh Debian machine (system packages, models), builds into
+//! a target directory outside the checkout (`CARGO_TARGET_DIR`, default `~/.cache/scribe/target`)
+//! so later runs are incremental, and then does its job.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// Debian packages the build, the tests and the demo need.
+const PACKAGES: &[&str] = &[
+    "cmake",           // whisper.cpp and llama.cpp build with CMake
+    "clang",           // bindgen for the -sys crates
+    "libclang-dev",    //
+    "pkg-config",      //
+    "libasound2-dev",  // cpal (room microphone)
+    "espeak-ng",       // synthesized visits for tests and the demo
+    "sox",             //
+    "perl",            // vendored OpenSSL for SQLCipher
+    "make",            //
+];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let started = Instant::now();
+    match args.first().map(String::as_str) {
+        Some("demo") => demo(args.get(1).map(String::as_str).unwrap_or("default"))?,
+        Some("test") => test(&args[1..])?,
+        Some("lint") => lint()?,
+        _ => bail!("usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint"),
+    }
+    eprintln!("xtask: done in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".cache/scribe")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| cache_dir().join("target"), PathBuf::from)
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("SCRIBE_MODELS").map_or_else(|| cache_dir().join("models"), PathBuf::from)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root()).env("CARGO_TARGET_DIR", target_dir());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed with {status}", cmd.get_program());
+    }
+    Ok(())
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+fn has_pip() -> bool {
+    Command::new("python3").args(["-m", "pip", "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Installs missing Debian packages (and python3-pip, which model installation uses).
+fn ensure_system_packages() -> Result<()> {
+    let mut missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if !has_pip() {
+        missing.extend(["python3", "python3-pip"]);
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing system packages: {}", missing.join(" "));
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| -> Command {
+        let mut c = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run(&mut apt(&["update", "-qq"]))?;
+    run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))
+}
+
+fn build() -> Result<PathBuf> {
+    run(cargo().args(["build", "--release", "--workspace", "--bins"]))?;
+    Ok(target_dir().join("release"))
+}
+
+fn scribe(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin.join("scribe"));
+    cmd.arg("--models").arg(models_dir());
+    cmd
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    ensure_system_packages()?;
+    let bin = build()?;
+    run(scribe(&bin).args(["models", "install", "--profile", "test"]))?;
+    run(cargo()
+        .args(["test", "--release", "--workspace"])
+        .args(extra)
+        .env("SCRIBE_BIN_DIR", &bin)
+        .env("SCRIBE_MODELS", models_dir()))
+}
+
+fn lint() -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+}
+
+fn demo(profile: &str) -> Result<()> {
+    ensure_system_packages()?;
+    let bin = build()?;
+    run(scribe(&bin).args(["models", "install", "--profile", profile]))?;
+
+    let dir = cache_dir().join("demo");
+    let home = dir.join("home");
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&dir)?;
+    let wav = dir.join("visit.wav");
+    eprintln!("xtask: synthesizing a two-voice visit with espeak-ng → {}", wav.display());
+    tests::synthesize(tests::VISIT, &wav).map_err(anyhow::Error::msg)?;
+
+    let app = |args: &[&str]| {
+        let mut c = scribe(&bin);
+        c.arg("--home").arg(&home).args(args);
+        c
+    };
+    run(&mut app(&["init", "--profile", profile]))?;
+    let password = "demo-password-123\n";
+    run_with_stdin(&mut app(&["user", "add", "dr_demo", "--role", "physician"]), password)?;
+
+    println!("\n=== scribe ingest {} ===", wav.display());
+    let out = app(&["ingest", wav.to_str().unwrap()]).stderr(Stdio::inherit()).output()?;
+    if !out.status.success() {
+        bail!("ingest failed");
+    }
+    let id = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
+    println!("\n=== scribe show {id} ===");
+    run(&mut app(&["show", &id]))?;
+    println!("=== scribe sign {id} --user dr_demo ===");
+    run_with_stdin(&mut app(&["sign", &id, "--user", "dr_demo"]), password)?;
+    println!("\n=== scribe verify {id} ===");
+    run(&mut app(&["verify", &id]))?;
+    println!("\nDemo home: {} (inspect with: scribe --home {} show {id})", home.display(), home.display());
+    Ok(())
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &str) -> Result<()> {
+    use std::io::Write;
+    let mut child = cmd.stdin(Stdio::piped()).spawn()?;
+    child.stdin.take().expect("stdin").write_all(input.as_bytes())?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{:?} failed with {status}", cmd.get_program());
+    }
+    Ok(())
+}

@@ -29,7 +29,11 @@ impl Context {
         if let Some(m) = models {
             config.models_dir = m.display().to_string();
         }
-        Ok(Context { home, config, manifest: Manifest::builtin() })
+        Ok(Context {
+            home,
+            config,
+            manifest: Manifest::builtin(),
+        })
     }
 
     fn open_store(&self) -> Result<Store> {
@@ -40,7 +44,10 @@ impl Context {
 /// Whoever runs the CLI on the box itself: recorded in the audit trail by their OS account.
 fn local_operator() -> Actor {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    Actor { name: format!("local:{user}"), role: Role::System }
+    Actor {
+        name: format!("local:{user}"),
+        role: Role::System,
+    }
 }
 
 pub fn init(ctx: &Context, profile: &str) -> Result<ExitCode> {
@@ -49,17 +56,26 @@ pub fn init(ctx: &Context, profile: &str) -> Result<ExitCode> {
     let store = Store::create(&ctx.home.db(), &ctx.home.key())?;
     let config = ctx.home.config();
     if !config.exists() {
-        std::fs::write(&config, Config::commented(profile)).with_context(|| format!("cannot write {}", config.display()))?;
+        std::fs::write(&config, Config::commented(profile))
+            .with_context(|| format!("cannot write {}", config.display()))?;
     }
     ensure_dir(&ctx.home.logs())?;
-    eprintln!("created {} (SQLCipher {})", ctx.home.db().display(), store.cipher_version()?);
-    eprintln!("key file {} (mode 0600): keep it apart from backups of the database", ctx.home.key().display());
+    eprintln!(
+        "created {} (SQLCipher {})",
+        ctx.home.db().display(),
+        store.cipher_version()?
+    );
+    eprintln!(
+        "key file {} (mode 0600): keep it apart from backups of the database",
+        ctx.home.key().display()
+    );
     eprintln!("config {} (profile {profile})", config.display());
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn user_add(ctx: &Context, name: &str, role: &str) -> Result<ExitCode> {
-    let role = Role::parse(role).with_context(|| format!("unknown role {role:?}; use clinician, physician, it_admin or auditor"))?;
+    let role = Role::parse(role)
+        .with_context(|| format!("unknown role {role:?}; use clinician, physician, it_admin or auditor"))?;
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
         bail!("user name {name:?} may only contain letters, digits, '.', '_' and '-'");
     }
@@ -105,11 +121,21 @@ pub fn models_verify(ctx: &Context, profile: Option<&str>) -> Result<ExitCode> {
 pub fn import_ct2(dir: &Path, out: &Path) -> Result<ExitCode> {
     firmware::import_ct2(dir, out)?;
     let sha = protocol::worker::sha256_file(out)?;
-    eprintln!("wrote {} ({} bytes, sha256 {sha})", out.display(), std::fs::metadata(out)?.len());
+    eprintln!(
+        "wrote {} ({} bytes, sha256 {sha})",
+        out.display(),
+        std::fs::metadata(out)?.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn ingest(ctx: &mut Context, file: Option<&Path>, transcript: Option<&Path>, template: Option<String>, no_wait: bool) -> Result<ExitCode> {
+pub fn ingest(
+    ctx: &mut Context,
+    file: Option<&Path>,
+    transcript: Option<&Path>,
+    template: Option<String>,
+    no_wait: bool,
+) -> Result<ExitCode> {
     let template = template.unwrap_or_else(|| ctx.config.drafting.template.clone());
     // Check everything that can be checked before anything is stored: a bad file, an unknown
     // template or missing models leave no trace.
@@ -125,8 +151,10 @@ pub fn ingest(ctx: &mut Context, file: Option<&Path>, transcript: Option<&Path>,
         }
         (None, Some(path)) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("cannot ingest {}: not UTF-8 text", path.display()))?;
-            let transcript = crate::dialogue::parse_dialogue(&text).with_context(|| format!("cannot ingest {}", path.display()))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("cannot ingest {}: not UTF-8 text", path.display()))?;
+            let transcript =
+                crate::dialogue::parse_dialogue(&text).with_context(|| format!("cannot ingest {}", path.display()))?;
             store.create_transcript_encounter(&actor, &template, &transcript)?
         }
         _ => bail!("give either a recording or --transcript FILE"),
@@ -135,7 +163,10 @@ pub fn ingest(ctx: &mut Context, file: Option<&Path>, transcript: Option<&Path>,
 
     if no_wait {
         if PipelineLock::try_acquire(&ctx.home.pipeline_lock())?.is_some() {
-            eprintln!("stored; no daemon is running in {}, so it will be drafted when `scribe daemon` starts", ctx.home.dir.display());
+            eprintln!(
+                "stored; no daemon is running in {}, so it will be drafted when `scribe daemon` starts",
+                ctx.home.dir.display()
+            );
         }
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
@@ -150,7 +181,11 @@ pub fn ingest(ctx: &mut Context, file: Option<&Path>, transcript: Option<&Path>,
     };
     summarize(&mut store, &id, state)?;
     println!("{id}");
-    Ok(if state == State::AwaitingReview { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if state == State::AwaitingReview {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn wait_for_daemon(store: &Store, id: &str) -> Result<State> {
@@ -189,14 +224,21 @@ fn summarize(store: &mut Store, id: &str, state: State) -> Result<()> {
     }
     match state {
         State::AwaitingReview => eprintln!("encounter {id}: draft ready for review"),
-        State::Failed => eprintln!("encounter {id} failed: {}", encounter.failure_reason.as_deref().unwrap_or("no reason recorded")),
+        State::Failed => eprintln!(
+            "encounter {id} failed: {}",
+            encounter.failure_reason.as_deref().unwrap_or("no reason recorded")
+        ),
         other => eprintln!("encounter {id}: {other}"),
     }
     Ok(())
 }
 
 fn per_s(count: u64, ms: u64) -> f64 {
-    if ms == 0 { 0.0 } else { count as f64 * 1000.0 / ms as f64 }
+    if ms == 0 {
+        0.0
+    } else {
+        count as f64 * 1000.0 / ms as f64
+    }
 }
 
 pub fn show(ctx: &Context, id: &str, as_json: bool) -> Result<ExitCode> {
@@ -233,10 +275,19 @@ pub fn show(ctx: &Context, id: &str, as_json: bool) -> Result<ExitCode> {
     if let Some(reason) = &encounter.failure_reason {
         println!("failed: {reason}");
     }
-    println!("\nTranscript ({} segments):\n{}", transcript.segments.len(), review_ui::transcript_text(&transcript));
+    println!(
+        "\nTranscript ({} segments):\n{}",
+        transcript.segments.len(),
+        review_ui::transcript_text(&transcript)
+    );
     match (&signed, &draft) {
         (Some(s), _) => println!("Signed note (signed by {}):\n{}", s.signer, s.canonical_text),
-        (None, Some(d)) => println!("Draft ({} template, {} flags):\n{}", d.template, d.flag_count(), review_ui::draft_text(d)),
+        (None, Some(d)) => println!(
+            "Draft ({} template, {} flags):\n{}",
+            d.template,
+            d.flag_count(),
+            review_ui::draft_text(d)
+        ),
         (None, None) => println!("No draft yet."),
     }
     Ok(ExitCode::SUCCESS)
@@ -248,7 +299,10 @@ pub fn sign(ctx: &Context, id: &str, user: &str) -> Result<ExitCode> {
     let password = read_password(&format!("Password for {user} (signing encounter {id}): "))?;
     let signer = store.authenticate(user, &password)?;
     let note = store.sign(&signer, id)?;
-    eprintln!("signed encounter {id} as {} (sha256 {}, key {})", note.signer, note.sha256, note.key_id);
+    eprintln!(
+        "signed encounter {id} as {} (sha256 {}, key {})",
+        note.signer, note.sha256, note.key_id
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -260,7 +314,9 @@ pub fn verify(ctx: &Context, id: &str) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Verification::HashMismatch { expected, actual } => {
-            println!("FAILED: the signed note of {id} was altered after signing (sha256 is {actual}, signed {expected})");
+            println!(
+                "FAILED: the signed note of {id} was altered after signing (sha256 is {actual}, signed {expected})"
+            );
             Ok(ExitCode::FAILURE)
         }
         Verification::BadSignature => {
@@ -272,7 +328,10 @@ pub fn verify(ctx: &Context, id: &str) -> Result<ExitCode> {
 
 pub fn daemon(ctx: &Context) -> Result<ExitCode> {
     let Some(_lock) = PipelineLock::try_acquire(&ctx.home.pipeline_lock())? else {
-        bail!("another scribe daemon (or an ingest) is already processing {}", ctx.home.dir.display());
+        bail!(
+            "another scribe daemon (or an ingest) is already processing {}",
+            ctx.home.dir.display()
+        );
     };
     let mut store = ctx.open_store()?;
     let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
@@ -281,7 +340,11 @@ pub fn daemon(ctx: &Context) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     tracing::info!(pid = std::process::id(), "daemon started");
-    println!("scribe daemon running (pid {}) for {}", std::process::id(), ctx.home.dir.display());
+    println!(
+        "scribe daemon running (pid {}) for {}",
+        std::process::id(),
+        ctx.home.dir.display()
+    );
     std::io::stdout().flush()?;
     while !stop.load(Ordering::Relaxed) {
         match pipeline.step(&mut store) {

@@ -79,7 +79,12 @@ pub struct DraftingConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { profile: "default".into(), models_dir: String::new(), asr: AsrConfig::default(), drafting: DraftingConfig::default() }
+        Config {
+            profile: "default".into(),
+            models_dir: String::new(),
+            asr: AsrConfig::default(),
+            drafting: DraftingConfig::default(),
+        }
     }
 }
 
@@ -91,7 +96,12 @@ impl Default for AsrConfig {
 
 impl Default for DraftingConfig {
     fn default() -> Self {
-        DraftingConfig { threads: 0, context_tokens: 8192, template: "soap".into(), templates_dir: String::new() }
+        DraftingConfig {
+            threads: 0,
+            context_tokens: 8192,
+            template: "soap".into(),
+            templates_dir: String::new(),
+        }
     }
 }
 
@@ -118,11 +128,19 @@ impl Config {
     }
 
     pub fn models_dir(&self, home: &Home) -> PathBuf {
-        if self.models_dir.is_empty() { home.dir.join("models") } else { PathBuf::from(&self.models_dir) }
+        if self.models_dir.is_empty() {
+            home.dir.join("models")
+        } else {
+            PathBuf::from(&self.models_dir)
+        }
     }
 
     pub fn templates_dir(&self, home: &Home) -> PathBuf {
-        if self.drafting.templates_dir.is_empty() { home.dir.join("templates") } else { PathBuf::from(&self.drafting.templates_dir) }
+        if self.drafting.templates_dir.is_empty() {
+            home.dir.join("templates")
+        } else {
+            PathBuf::from(&self.drafting.templates_dir)
+        }
     }
 
     /// The file `scribe init` writes: every key, its default, and what it does.

@@ -36,12 +36,25 @@ pub fn parse_dialogue(text: &str) -> Result<Transcript> {
             let words: Vec<Word> = text
                 .split_whitespace()
                 .map(|w| {
-                    let word = Word { text: w.to_string(), start_ms: clock, end_ms: clock + MS_PER_WORD, confidence: 1.0 };
+                    let word = Word {
+                        text: w.to_string(),
+                        start_ms: clock,
+                        end_ms: clock + MS_PER_WORD,
+                        confidence: 1.0,
+                    };
                     clock += MS_PER_WORD;
                     word
                 })
                 .collect();
-            Segment { id: i as u32 + 1, start_ms, end_ms: clock, speaker, text, confidence: 1.0, words }
+            Segment {
+                id: i as u32 + 1,
+                start_ms,
+                end_ms: clock,
+                speaker,
+                text,
+                confidence: 1.0,
+                words,
+            }
         })
         .collect();
     Ok(Transcript { segments })
@@ -49,7 +62,10 @@ pub fn parse_dialogue(text: &str) -> Result<Transcript> {
 
 fn speaker_of(tag: &str) -> Speaker {
     let tag = tag.trim().to_ascii_lowercase();
-    if ["doctor", "clinician", "physician", "nurse", "provider"].iter().any(|r| tag.starts_with(r)) {
+    if ["doctor", "clinician", "physician", "nurse", "provider"]
+        .iter()
+        .any(|r| tag.starts_with(r))
+    {
         Speaker::Clinician
     } else if tag.starts_with("patient") {
         Speaker::Patient
@@ -64,7 +80,10 @@ mod tests {
 
     #[test]
     fn aci_bench_lines_become_timed_segments_with_roles() {
-        let t = parse_dialogue("[doctor] hi , brian . how are you ?\n[patient] hi , good\nto see you .\n[patient_guest] hello\n").unwrap();
+        let t = parse_dialogue(
+            "[doctor] hi , brian . how are you ?\n[patient] hi , good\nto see you .\n[patient_guest] hello\n",
+        )
+        .unwrap();
         assert_eq!(t.segments.len(), 3);
         assert_eq!(t.segments[0].speaker, Speaker::Clinician);
         assert_eq!(t.segments[1].speaker, Speaker::Patient);

@@ -133,20 +133,27 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Init { profile } => commands::init(&ctx, &profile),
-        Command::User { command: UserCommand::Add { name, role } } => commands::user_add(&ctx, &name, &role),
+        Command::User {
+            command: UserCommand::Add { name, role },
+        } => commands::user_add(&ctx, &name, &role),
         Command::Models { command } => match command {
             ModelsCommand::Install { profile } => commands::models_install(&ctx, profile.as_deref()),
             ModelsCommand::Verify { profile } => commands::models_verify(&ctx, profile.as_deref()),
             ModelsCommand::ImportCt2 { dir, out } => commands::import_ct2(&dir, &out),
         },
-        Command::Ingest { file, transcript, template, no_wait } => {
-            commands::ingest(&mut ctx, file.as_deref(), transcript.as_deref(), template, no_wait)
-        }
+        Command::Ingest {
+            file,
+            transcript,
+            template,
+            no_wait,
+        } => commands::ingest(&mut ctx, file.as_deref(), transcript.as_deref(), template, no_wait),
         Command::Show { id, json } => commands::show(&ctx, &id, json),
         Command::Sign { id, user } => commands::sign(&ctx, &id, &user),
         Command::Verify { id } => commands::verify(&ctx, &id),
         Command::Daemon => commands::daemon(&ctx),
-        Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&ctx),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => commands::audit_verify(&ctx),
     };
     match result {
         Ok(code) => code,

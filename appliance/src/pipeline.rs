@@ -112,12 +112,23 @@ impl Pipeline {
         match answer {
             Ok(Response::Transcript { segments, stats }) => {
                 let transcript = Transcript { segments };
-                tracing::info!(segments = transcript.segments.len(), audio_ms = stats.audio_ms, wall_ms = stats.wall_ms, peak_rss_kb = stats.peak_rss_kb, "transcribed");
+                tracing::info!(
+                    segments = transcript.segments.len(),
+                    audio_ms = stats.audio_ms,
+                    wall_ms = stats.wall_ms,
+                    peak_rss_kb = stats.peak_rss_kb,
+                    "transcribed"
+                );
                 store.save_transcript(&self.actor, id, &transcript)?;
                 record(store, id, "asr", true, &stats)
             }
             Ok(Response::Failed { reason }) => self.fail(store, id, "asr", &format!("transcription failed: {reason}")),
-            Ok(other) => self.fail(store, id, "asr", &format!("transcription failed: unexpected answer {}", kind_of(&other))),
+            Ok(other) => self.fail(
+                store,
+                id,
+                "asr",
+                &format!("transcription failed: unexpected answer {}", kind_of(&other)),
+            ),
             Err(e) => self.fail(store, id, "asr", &format!("transcription failed: {e}")),
         }
     }
@@ -128,7 +139,12 @@ impl Pipeline {
         let encounter = store.encounter(id)?;
         let transcript = store.transcript(&self.actor, id, "drafting")?;
         if transcript.segments.is_empty() {
-            return self.fail(store, id, "draft", "no speech was recognized in the recording, so there is nothing to draft");
+            return self.fail(
+                store,
+                id,
+                "draft",
+                "no speech was recognized in the recording, so there is nothing to draft",
+            );
         }
         let template = match crate::templates::resolve(&encounter.template, &self.templates_dir) {
             Ok(t) => t,
@@ -147,17 +163,33 @@ impl Pipeline {
                 );
                 let mut draft = match drafting::parse(&text, &template) {
                     Ok(d) => d,
-                    Err(e) => return self.fail(store, id, "draft", &format!("the model's note did not follow the {} template: {e}", template.name)),
+                    Err(e) => {
+                        return self.fail(
+                            store,
+                            id,
+                            "draft",
+                            &format!("the model's note did not follow the {} template: {e}", template.name),
+                        );
+                    }
                 };
                 if let Err(e) = drafting::validate(&mut draft, &transcript) {
                     return self.fail(store, id, "draft", &format!("the draft failed validation: {e}"));
                 }
-                tracing::info!(sentences = draft.sentences().count(), flags = draft.flag_count(), "draft validated");
+                tracing::info!(
+                    sentences = draft.sentences().count(),
+                    flags = draft.flag_count(),
+                    "draft validated"
+                );
                 store.save_draft(&self.actor, id, &draft, &self.llm_name)?;
                 record(store, id, "draft", true, &stats)
             }
             Ok(Response::Failed { reason }) => self.fail(store, id, "draft", &format!("drafting failed: {reason}")),
-            Ok(other) => self.fail(store, id, "draft", &format!("drafting failed: unexpected answer {}", kind_of(&other))),
+            Ok(other) => self.fail(
+                store,
+                id,
+                "draft",
+                &format!("drafting failed: unexpected answer {}", kind_of(&other)),
+            ),
             Err(e) => self.fail(store, id, "draft", &format!("drafting failed: {e}")),
         }
     }

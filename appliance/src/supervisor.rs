@@ -40,9 +40,17 @@ impl WorkerKind {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error("cannot start the {what} ({path}): {source}")]
-    Spawn { what: &'static str, path: String, source: std::io::Error },
+    Spawn {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the {what} crashed ({status}){detail}; it will be restarted for the next job")]
-    Crashed { what: &'static str, status: String, detail: String },
+    Crashed {
+        what: &'static str,
+        status: String,
+        detail: String,
+    },
     #[error("the {what} could not load its model: {reason}")]
     Load { what: &'static str, reason: String },
     #[error("the {what} sent a malformed answer: {0}", what = .1)]
@@ -74,7 +82,11 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(spec: WorkerSpec) -> Worker {
-        Worker { spec, running: None, last_exit: None }
+        Worker {
+            spec,
+            running: None,
+            last_exit: None,
+        }
     }
 
     /// Sends one job and waits for its answer, starting the worker (and loading its model) first
@@ -100,7 +112,11 @@ impl Worker {
             // point them at a network resource.
             .env_clear()
             .spawn()
-            .map_err(|source| WorkerError::Spawn { what, path: self.spec.exe.display().to_string(), source })?;
+            .map_err(|source| WorkerError::Spawn {
+                what,
+                path: self.spec.exe.display().to_string(),
+                source,
+            })?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let stderr = child.stderr.take().expect("stderr is piped");
         let tail = Arc::clone(&stderr_tail);
@@ -120,7 +136,12 @@ impl Worker {
         let stdin = BufWriter::new(child.stdin.take().expect("stdin is piped"));
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         tracing::info!(worker = kind, pid = child.id(), "worker started");
-        self.running = Some(Running { child, stdin, stdout, stderr_tail });
+        self.running = Some(Running {
+            child,
+            stdin,
+            stdout,
+            stderr_tail,
+        });
         match self.exchange(&self.spec.load.clone(), &[]) {
             Ok(Response::Loaded { engine, load_ms }) => {
                 tracing::info!(worker = kind, engine, load_ms, "model loaded");
@@ -132,7 +153,10 @@ impl Worker {
             }
             Ok(other) => {
                 self.stop();
-                Err(WorkerError::Protocol(format!("unexpected answer to load: {other:?}"), what))
+                Err(WorkerError::Protocol(
+                    format!("unexpected answer to load: {other:?}"),
+                    what,
+                ))
             }
             Err(e) => {
                 self.reap_after_failure();
@@ -162,8 +186,17 @@ impl Worker {
                     running.child.wait().ok()
                 }
             };
-            let tail: Vec<String> = running.stderr_tail.lock().expect("stderr tail lock").iter().cloned().collect();
-            self.last_exit = Some((status.map_or_else(|| "unknown status".to_string(), describe_status), tail));
+            let tail: Vec<String> = running
+                .stderr_tail
+                .lock()
+                .expect("stderr tail lock")
+                .iter()
+                .cloned()
+                .collect();
+            self.last_exit = Some((
+                status.map_or_else(|| "unknown status".to_string(), describe_status),
+                tail,
+            ));
         }
         self.running = None;
     }
@@ -212,12 +245,20 @@ fn describe_status(status: std::process::ExitStatus) -> String {
 
 /// The worker executables live beside `scribe` unless `SCRIBE_WORKER_DIR` says otherwise.
 pub fn worker_exe(kind: WorkerKind) -> PathBuf {
-    let dir = std::env::var_os("SCRIBE_WORKER_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default()
-    });
+    let dir = std::env::var_os("SCRIBE_WORKER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(PathBuf::from))
+                .unwrap_or_default()
+        });
     dir.join(kind.binary())
 }
 
 pub fn model_ref(path: PathBuf, sha256: &str) -> ModelRef {
-    ModelRef { path: path.display().to_string(), sha256: sha256.to_string() }
+    ModelRef {
+        path: path.display().to_string(),
+        sha256: sha256.to_string(),
+    }
 }

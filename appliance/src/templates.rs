@@ -15,6 +15,9 @@ pub fn resolve(name: &str, clinic_dir: &Path) -> Result<Template> {
     }
     match Template::builtin(name) {
         Some(t) => Ok(t),
-        None => bail!("no template {name:?} (looked in {} and the built-in templates: soap)", clinic_dir.display()),
+        None => bail!(
+            "no template {name:?} (looked in {} and the built-in templates: soap)",
+            clinic_dir.display()
+        ),
     }
 }

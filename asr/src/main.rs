@@ -14,21 +14,34 @@ use protocol::worker::{peak_rss_kb, serve};
 fn main() -> ExitCode {
     let mut engine: Option<Whisper> = None;
     serve(|request, payload| match request {
-        Request::Load { model, threads, language, .. } => {
+        Request::Load {
+            model,
+            threads,
+            language,
+            ..
+        } => {
             let started = Instant::now();
             match Whisper::load(&model, language, threads) {
                 Ok(w) => {
                     engine = Some(w);
-                    Response::Loaded { engine: format!("whisper.cpp {}", whisper_rs::WHISPER_CPP_VERSION), load_ms: started.elapsed().as_millis() as u64 }
+                    Response::Loaded {
+                        engine: format!("whisper.cpp {}", whisper_rs::WHISPER_CPP_VERSION),
+                        load_ms: started.elapsed().as_millis() as u64,
+                    }
                 }
                 Err(e) => Response::Failed { reason: e.to_string() },
             }
         }
         Request::Transcribe => {
             let Some(engine) = engine.as_mut() else {
-                return Response::Failed { reason: "no model loaded".into() };
+                return Response::Failed {
+                    reason: "no model loaded".into(),
+                };
             };
-            let pcm: Vec<f32> = pcm_from_bytes(&payload).iter().map(|&s| f32::from(s) / 32768.0).collect();
+            let pcm: Vec<f32> = pcm_from_bytes(&payload)
+                .iter()
+                .map(|&s| f32::from(s) / 32768.0)
+                .collect();
             let started = Instant::now();
             match engine.transcribe(&pcm) {
                 Ok(segments) => Response::Transcript {
@@ -43,6 +56,8 @@ fn main() -> ExitCode {
                 Err(e) => Response::Failed { reason: e.to_string() },
             }
         }
-        Request::Generate(_) => Response::Failed { reason: "this is the speech-recognition worker; it does not generate text".into() },
+        Request::Generate(_) => Response::Failed {
+            reason: "this is the speech-recognition worker; it does not generate text".into(),
+        },
     })
 }

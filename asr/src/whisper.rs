@@ -20,7 +20,11 @@ impl Whisper {
         whisper_rs::install_logging_hooks();
         let ctx = WhisperContext::new_with_params(&model.path, WhisperContextParameters::default())
             .map_err(|e| AsrError::Engine(format!("cannot load {}: {e}", model.path)))?;
-        Ok(Whisper { ctx, language, threads: threads.max(1) })
+        Ok(Whisper {
+            ctx,
+            language,
+            threads: threads.max(1),
+        })
     }
 }
 

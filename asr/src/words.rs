@@ -25,7 +25,12 @@ pub(crate) fn words(tokens: &[Token]) -> Vec<Word> {
                     w.confidence *= t.p;
                 }
             }
-            _ => words.push(Word { text: t.text.trim_start().to_string(), start_ms: t.start_ms, end_ms: t.end_ms, confidence: t.p }),
+            _ => words.push(Word {
+                text: t.text.trim_start().to_string(),
+                start_ms: t.start_ms,
+                end_ms: t.end_ms,
+                confidence: t.p,
+            }),
         }
     }
     words.retain(|w| !w.text.trim().is_empty());
@@ -37,15 +42,29 @@ mod tests {
     use super::*;
 
     fn tok(text: &str, start_ms: u64, p: f32) -> Token {
-        Token { text: text.into(), start_ms, end_ms: start_ms + 100, p }
+        Token {
+            text: text.into(),
+            start_ms,
+            end_ms: start_ms + 100,
+            p,
+        }
     }
 
     #[test]
     fn subword_tokens_become_words_with_joint_confidence() {
-        let w = words(&[tok(" Lis", 0, 0.9), tok("in", 100, 0.5), tok("opril", 200, 0.8), tok(".", 300, 0.1), tok(" daily", 400, 0.99)]);
+        let w = words(&[
+            tok(" Lis", 0, 0.9),
+            tok("in", 100, 0.5),
+            tok("opril", 200, 0.8),
+            tok(".", 300, 0.1),
+            tok(" daily", 400, 0.99),
+        ]);
         let texts: Vec<_> = w.iter().map(|w| w.text.as_str()).collect();
         assert_eq!(texts, ["Lisinopril.", "daily"]);
-        assert!((w[0].confidence - 0.36).abs() < 1e-6, "punctuation does not lower confidence");
+        assert!(
+            (w[0].confidence - 0.36).abs() < 1e-6,
+            "punctuation does not lower confidence"
+        );
         assert_eq!((w[0].start_ms, w[0].end_ms), (0, 400));
     }
 }

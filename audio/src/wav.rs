@@ -54,10 +54,7 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm16k, AudioError> {
     })
 }
 
-fn read_samples(
-    mut reader: hound::WavReader<Cursor<&[u8]>>,
-    spec: hound::WavSpec,
-) -> Result<Vec<f32>, AudioError> {
+fn read_samples(mut reader: hound::WavReader<Cursor<&[u8]>>, spec: hound::WavSpec) -> Result<Vec<f32>, AudioError> {
     let truncated = |e: hound::Error| AudioError::NotAudio(e.to_string());
     match spec.sample_format {
         hound::SampleFormat::Float => reader
@@ -127,7 +124,10 @@ mod tests {
     #[test]
     fn bad_inputs_get_clear_errors() {
         assert!(matches!(decode_wav(b""), Err(AudioError::Empty)));
-        assert!(matches!(decode_wav(b"%PDF-1.4 not audio at all"), Err(AudioError::NotAudio(_))));
+        assert!(matches!(
+            decode_wav(b"%PDF-1.4 not audio at all"),
+            Err(AudioError::NotAudio(_))
+        ));
         let full = wav(16_000, 1, &[100; 16_000]);
         let cut = &full[..full.len() / 2];
         assert!(matches!(decode_wav(cut), Err(AudioError::Truncated { .. })));

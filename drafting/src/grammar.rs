@@ -19,7 +19,7 @@ use protocol::Transcript;
 use crate::Template;
 
 /// Longest sentence, in characters.
-const MAX_SENTENCE_CHARS: u32 = 280;
+const MAX_SENTENCE_CHARS: u32 = 200;
 /// Most citations on one sentence.
 const MAX_CITATIONS: u32 = 4;
 
@@ -27,7 +27,12 @@ const MAX_CITATIONS: u32 = 4;
 /// three characters per token.
 pub fn max_tokens(template: &Template) -> u32 {
     let per_sentence = MAX_SENTENCE_CHARS / 3 + 8 * MAX_CITATIONS;
-    template.sections.iter().map(|s| s.max_sentences * per_sentence + 16).sum::<u32>() + 16
+    template
+        .sections
+        .iter()
+        .map(|s| s.max_sentences * per_sentence + 16)
+        .sum::<u32>()
+        + 16
 }
 
 pub fn grammar(template: &Template, transcript: &Transcript) -> String {
@@ -48,10 +53,19 @@ pub fn grammar(template: &Template, transcript: &Transcript) -> String {
     if !citable {
         return g;
     }
-    writeln!(g, "sentence ::= \"- \" text \" [\" seg (\", \" seg){{0,{}}} \"]\\n\"", MAX_CITATIONS - 1).unwrap();
-    // A sentence starts with a letter or digit and never contains brackets or newlines, so the
-    // citation list is the only bracketed part of a line.
-    writeln!(g, "text ::= [A-Za-z0-9] [^\\n\\[\\]]{{0,{}}}", MAX_SENTENCE_CHARS - 1).unwrap();
+    writeln!(
+        g,
+        "sentence ::= \"- \" text \" [\" seg (\", \" seg){{0,{}}} \"]\\n\"",
+        MAX_CITATIONS - 1
+    )
+    .unwrap();
+    // One sentence per line, so each sentence carries its own citations: a period may appear only
+    // inside a number ("2.5") or at the very end. A sentence starts with a letter or digit, but not
+    // with a segment id ("S3"), and never contains brackets or newlines, so the citation list is
+    // the only bracketed part of a line.
+    writeln!(g, "text ::= start body{{0,{}}} \".\"?", MAX_SENTENCE_CHARS - 2).unwrap();
+    writeln!(g, "start ::= [A-RT-Za-z0-9] | \"S\" [a-zA-Z ]").unwrap();
+    writeln!(g, "body ::= [^\\n\\[\\].] | \".\" [0-9]").unwrap();
     let ids: Vec<String> = transcript.segments.iter().map(|s| format!("\"S{}\"", s.id)).collect();
     writeln!(g, "seg ::= {}", ids.join(" | ")).unwrap();
     g

@@ -36,18 +36,43 @@ fn digits(token: &str) -> Option<String> {
         return None;
     }
     // "120mg" → "120": the unit is not part of the number.
-    let end = token.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(token.len());
+    let end = token
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(token.len());
     let n: f64 = token[..end].parse().ok()?;
-    Some(if n.fract() == 0.0 { format!("{}", n as u64) } else { format!("{n}") })
+    Some(if n.fract() == 0.0 {
+        format!("{}", n as u64)
+    } else {
+        format!("{n}")
+    })
 }
 
 fn word_value(token: &str) -> Option<u64> {
     const SMALL: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
         "nineteen",
     ];
-    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    const TENS: [&str; 8] = [
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
     if let Some(i) = SMALL.iter().position(|w| *w == token) {
         return Some(i as u64);
     }

@@ -49,12 +49,18 @@ pub fn parse(raw: &str, template: &Template) -> Result<Draft, ParseError> {
             }
             sentences.push(parse_sentence(line, n)?);
         }
-        sections.push(Section { name: spec.name.clone(), sentences });
+        sections.push(Section {
+            name: spec.name.clone(),
+            sentences,
+        });
     }
     if let Some((n, _)) = lines.get(pos) {
         return Err(ParseError::Trailing { line: *n });
     }
-    Ok(Draft { template: template.name.clone(), sections })
+    Ok(Draft {
+        template: template.name.clone(),
+        sections,
+    })
 }
 
 fn parse_sentence(line: &str, n: usize) -> Result<Sentence, ParseError> {
@@ -69,7 +75,11 @@ fn parse_sentence(line: &str, n: usize) -> Result<Sentence, ParseError> {
         .collect::<Option<Vec<_>>>()
         .filter(|c| !c.is_empty())
         .ok_or(ParseError::NoCitations { line: n })?;
-    Ok(Sentence { text: body[..open].trim().to_string(), citations, flags: vec![] })
+    Ok(Sentence {
+        text: body[..open].trim().to_string(),
+        citations,
+        flags: vec![],
+    })
 }
 
 #[cfg(test)]
@@ -92,7 +102,10 @@ mod tests {
         let missing = "## Subjective\n- A. [S1]\n## Plan\n- B. [S2]\n";
         assert_eq!(
             parse(missing, &soap),
-            Err(ParseError::MissingSection { expected: "Objective".into(), line: 3 })
+            Err(ParseError::MissingSection {
+                expected: "Objective".into(),
+                line: 3
+            })
         );
         let uncited = "## Subjective\n- A without citation.\n";
         assert_eq!(parse(uncited, &soap), Err(ParseError::NoCitations { line: 2 }));

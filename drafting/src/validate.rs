@@ -13,7 +13,11 @@ use crate::numbers::numbers_in;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ValidationError {
     #[error("section {section}, sentence {sentence} cites segment S{segment}, which does not exist")]
-    UnknownSegment { section: String, sentence: usize, segment: SegmentId },
+    UnknownSegment {
+        section: String,
+        sentence: usize,
+        segment: SegmentId,
+    },
     #[error("section {section}, sentence {sentence} cites no transcript segment")]
     Uncited { section: String, sentence: usize },
 }
@@ -25,7 +29,10 @@ pub fn validate(draft: &mut Draft, transcript: &Transcript) -> Result<(), Valida
     for section in &mut draft.sections {
         for (i, sentence) in section.sentences.iter_mut().enumerate() {
             if sentence.citations.is_empty() {
-                return Err(ValidationError::Uncited { section: section.name.clone(), sentence: i + 1 });
+                return Err(ValidationError::Uncited {
+                    section: section.name.clone(),
+                    sentence: i + 1,
+                });
             }
             let mut cited = Vec::with_capacity(sentence.citations.len());
             for &id in &sentence.citations {
@@ -50,12 +57,18 @@ fn flags_for(sentence: &Sentence, cited: &[&protocol::Segment]) -> Vec<Flag> {
     let mut seen = HashSet::new();
     for n in numbers_in(&sentence.text) {
         if !source_numbers.contains(&n) && seen.insert(n.clone()) {
-            flags.push(Flag { kind: FlagKind::UnsupportedNumber, term: n });
+            flags.push(Flag {
+                kind: FlagKind::UnsupportedNumber,
+                term: n,
+            });
         }
     }
     for w in words(&sentence.text) {
         if is_medication(&w) && !source_words.contains(&w) && seen.insert(w.clone()) {
-            flags.push(Flag { kind: FlagKind::UnsupportedMedication, term: w });
+            flags.push(Flag {
+                kind: FlagKind::UnsupportedMedication,
+                term: w,
+            });
         }
     }
     let sentence_words: HashSet<String> = words(&sentence.text).collect();
@@ -63,7 +76,10 @@ fn flags_for(sentence: &Sentence, cited: &[&protocol::Segment]) -> Vec<Flag> {
         let w = word.text.trim().to_lowercase();
         let w = w.trim_matches(|c: char| !c.is_alphanumeric()).to_string();
         if word.confidence < LOW_CONFIDENCE && w.len() > 2 && sentence_words.contains(&w) && seen.insert(w.clone()) {
-            flags.push(Flag { kind: FlagKind::LowConfidence, term: w });
+            flags.push(Flag {
+                kind: FlagKind::LowConfidence,
+                term: w,
+            });
         }
     }
     flags
@@ -78,24 +94,120 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 /// Common medications by name, and the stems that most generic drug names end in.
 fn is_medication(word: &str) -> bool {
     const NAMES: &[&str] = &[
-        "acetaminophen", "tylenol", "ibuprofen", "advil", "motrin", "aspirin", "naproxen", "aleve",
-        "insulin", "metformin", "warfarin", "coumadin", "heparin", "eliquis", "apixaban", "xarelto",
-        "rivaroxaban", "plavix", "clopidogrel", "lasix", "furosemide", "prednisone", "albuterol",
-        "gabapentin", "tramadol", "oxycodone", "morphine", "hydrocodone", "codeine", "lipitor",
-        "zocor", "crestor", "synthroid", "levothyroxine", "amoxicillin", "penicillin", "augmentin",
-        "keflex", "cephalexin", "bactrim", "zithromax", "azithromycin", "doxycycline", "cipro",
-        "flonase", "zyrtec", "claritin", "benadryl", "singulair", "montelukast", "nexium",
-        "omeprazole", "prilosec", "pepcid", "famotidine", "zoloft", "sertraline", "prozac",
-        "fluoxetine", "lexapro", "escitalopram", "wellbutrin", "bupropion", "xanax", "ativan",
-        "hydrochlorothiazide", "spironolactone", "digoxin", "nitroglycerin", "jardiance",
-        "ozempic", "trulicity", "januvia", "glipizide", "meloxicam", "celebrex", "flexeril",
-        "cyclobenzaprine", "norco", "narcan", "epinephrine", "toradol", "steroid", "steroids",
+        "acetaminophen",
+        "tylenol",
+        "ibuprofen",
+        "advil",
+        "motrin",
+        "aspirin",
+        "naproxen",
+        "aleve",
+        "insulin",
+        "metformin",
+        "warfarin",
+        "coumadin",
+        "heparin",
+        "eliquis",
+        "apixaban",
+        "xarelto",
+        "rivaroxaban",
+        "plavix",
+        "clopidogrel",
+        "lasix",
+        "furosemide",
+        "prednisone",
+        "albuterol",
+        "gabapentin",
+        "tramadol",
+        "oxycodone",
+        "morphine",
+        "hydrocodone",
+        "codeine",
+        "lipitor",
+        "zocor",
+        "crestor",
+        "synthroid",
+        "levothyroxine",
+        "amoxicillin",
+        "penicillin",
+        "augmentin",
+        "keflex",
+        "cephalexin",
+        "bactrim",
+        "zithromax",
+        "azithromycin",
+        "doxycycline",
+        "cipro",
+        "flonase",
+        "zyrtec",
+        "claritin",
+        "benadryl",
+        "singulair",
+        "montelukast",
+        "nexium",
+        "omeprazole",
+        "prilosec",
+        "pepcid",
+        "famotidine",
+        "zoloft",
+        "sertraline",
+        "prozac",
+        "fluoxetine",
+        "lexapro",
+        "escitalopram",
+        "wellbutrin",
+        "bupropion",
+        "xanax",
+        "ativan",
+        "hydrochlorothiazide",
+        "spironolactone",
+        "digoxin",
+        "nitroglycerin",
+        "jardiance",
+        "ozempic",
+        "trulicity",
+        "januvia",
+        "glipizide",
+        "meloxicam",
+        "celebrex",
+        "flexeril",
+        "cyclobenzaprine",
+        "norco",
+        "narcan",
+        "epinephrine",
+        "toradol",
+        "steroid",
+        "steroids",
     ];
     const STEMS: &[&str] = &[
-        "pril", "sartan", "olol", "statin", "dipine", "cillin", "mycin", "cycline", "floxacin",
-        "azole", "prazole", "tidine", "formin", "gliptin", "gliflozin", "glutide", "parin",
-        "xaban", "triptan", "azepam", "zolam", "oxetine", "afil", "terol", "sone", "olone",
-        "mab", "vir",
+        "pril",
+        "sartan",
+        "olol",
+        "statin",
+        "dipine",
+        "cillin",
+        "mycin",
+        "cycline",
+        "floxacin",
+        "azole",
+        "prazole",
+        "tidine",
+        "formin",
+        "gliptin",
+        "gliflozin",
+        "glutide",
+        "parin",
+        "xaban",
+        "triptan",
+        "azepam",
+        "zolam",
+        "oxetine",
+        "afil",
+        "terol",
+        "sone",
+        "olone",
+        "mab",
+        "vir",
     ];
     word.len() >= 5 && (NAMES.contains(&word) || STEMS.iter().any(|s| word.ends_with(s) && word.len() > s.len() + 2))
 }
@@ -130,18 +242,26 @@ mod tests {
             template: "soap".into(),
             sections: vec![Section {
                 name: "Plan".into(),
-                sentences: vec![Sentence { text: text.into(), citations, flags: vec![] }],
+                sentences: vec![Sentence {
+                    text: text.into(),
+                    citations,
+                    flags: vec![],
+                }],
             }],
         }
     }
 
     fn kinds(d: &Draft) -> Vec<(FlagKind, String)> {
-        d.sentences().flat_map(|s| s.flags.iter().map(|f| (f.kind, f.term.clone()))).collect()
+        d.sentences()
+            .flat_map(|s| s.flags.iter().map(|f| (f.kind, f.term.clone())))
+            .collect()
     }
 
     #[test]
     fn supported_sentence_has_no_flags() {
-        let t = Transcript { segments: vec![seg(1, "take lisinopril ten milligrams daily for five days")] };
+        let t = Transcript {
+            segments: vec![seg(1, "take lisinopril ten milligrams daily for five days")],
+        };
         let mut d = draft("Lisinopril 10 mg daily for 5 days.", vec![1]);
         validate(&mut d, &t).unwrap();
         assert!(kinds(&d).is_empty(), "{:?}", kinds(&d));
@@ -149,7 +269,9 @@ mod tests {
 
     #[test]
     fn unsupported_numbers_and_medications_are_flagged() {
-        let t = Transcript { segments: vec![seg(1, "take lisinopril ten milligrams daily"), seg(2, "hello")] };
+        let t = Transcript {
+            segments: vec![seg(1, "take lisinopril ten milligrams daily"), seg(2, "hello")],
+        };
         let mut d = draft("Lisinopril 20 mg and atorvastatin daily.", vec![1]);
         validate(&mut d, &t).unwrap();
         assert_eq!(
@@ -167,7 +289,9 @@ mod tests {
 
     #[test]
     fn low_confidence_words_flow_through() {
-        let t = Transcript { segments: vec![seg(1, "continue metoprolol daily")] };
+        let t = Transcript {
+            segments: vec![seg(1, "continue metoprolol daily")],
+        };
         let mut d = draft("Continue metoprolol.", vec![1]);
         validate(&mut d, &t).unwrap();
         assert_eq!(kinds(&d), [(FlagKind::LowConfidence, "metoprolol".to_string())]);
@@ -175,11 +299,17 @@ mod tests {
 
     #[test]
     fn citations_of_missing_segments_are_rejected() {
-        let t = Transcript { segments: vec![seg(1, "hello")] };
+        let t = Transcript {
+            segments: vec![seg(1, "hello")],
+        };
         let mut d = draft("Hello.", vec![1, 7]);
         assert_eq!(
             validate(&mut d, &t),
-            Err(ValidationError::UnknownSegment { section: "Plan".into(), sentence: 1, segment: 7 })
+            Err(ValidationError::UnknownSegment {
+                section: "Plan".into(),
+                sentence: 1,
+                segment: 7
+            })
         );
         let mut d = draft("Hello.", vec![]);
         assert!(matches!(validate(&mut d, &t), Err(ValidationError::Uncited { .. })));

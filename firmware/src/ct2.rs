@@ -18,7 +18,9 @@ pub enum ImportError {
     Write { path: String, source: std::io::Error },
     #[error("{0} is not a CTranslate2 Whisper model: {1}")]
     Format(String, String),
-    #[error("variable {0} has data type {1}; only float16/float32/bfloat16 models convert losslessly (int8-quantized CTranslate2 models do not)")]
+    #[error(
+        "variable {0} has data type {1}; only float16/float32/bfloat16 models convert losslessly (int8-quantized CTranslate2 models do not)"
+    )]
     Quantized(String, &'static str),
     #[error("the model has no variable {0}")]
     Missing(String),
@@ -116,7 +118,10 @@ impl Ct2Model {
         for _ in 0..n {
             let name = c.string().ok_or_else(truncated)?;
             let rank = c.u8().ok_or_else(truncated)?;
-            let dims = (0..rank).map(|_| c.u32().map(|d| d as usize)).collect::<Option<Vec<_>>>().ok_or_else(truncated)?;
+            let dims = (0..rank)
+                .map(|_| c.u32().map(|d| d as usize))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(truncated)?;
             let code = c.u8().ok_or_else(truncated)?;
             let dtype = DType::from_code(code).ok_or_else(|| bad(&format!("{name} has unknown data type {code}")))?;
             let nbytes = c.u32().ok_or_else(truncated)? as usize;
@@ -128,7 +133,11 @@ impl Ct2Model {
             let alias = c.string().ok_or_else(truncated)?;
             let target = c.string().ok_or_else(truncated)?;
             if let Some(v) = vars.get(&target) {
-                let copy = Variable { dims: v.dims.clone(), dtype: v.dtype, data: v.data.clone() };
+                let copy = Variable {
+                    dims: v.dims.clone(),
+                    dtype: v.dtype,
+                    data: v.data.clone(),
+                };
                 vars.insert(alias, copy);
             }
         }
@@ -144,23 +153,42 @@ impl Ct2Model {
         let value = match v.dtype {
             DType::I8 => v.data.first().map(|&b| b as i8 as i64),
             DType::I16 => v.data.get(..2).map(|b| i16::from_le_bytes([b[0], b[1]]) as i64),
-            DType::I32 => v.data.get(..4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64),
+            DType::I32 => v
+                .data
+                .get(..4)
+                .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64),
             _ => None,
         };
-        value.and_then(|v| usize::try_from(v).ok()).ok_or_else(|| ImportError::Missing(format!("{name} (an integer)")))
+        value
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(|| ImportError::Missing(format!("{name} (an integer)")))
     }
 
     fn count_layers(&self, prefix: &str) -> usize {
-        (0..).take_while(|i| self.vars.keys().any(|k| k.starts_with(&format!("{prefix}/layer_{i}/")))).count()
+        (0..)
+            .take_while(|i| self.vars.keys().any(|k| k.starts_with(&format!("{prefix}/layer_{i}/"))))
+            .count()
     }
 
     /// The variable as f32 values (converting from f16/bf16).
     fn floats(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>), ImportError> {
         let v = self.get(name)?;
         let values = match v.dtype {
-            DType::F32 => v.data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-            DType::F16 => v.data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
-            DType::Bf16 => v.data.chunks_exact(2).map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)).collect(),
+            DType::F32 => v
+                .data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+            DType::F16 => v
+                .data
+                .chunks_exact(2)
+                .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+            DType::Bf16 => v
+                .data
+                .chunks_exact(2)
+                .map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16))
+                .collect(),
             other => return Err(ImportError::Quantized(name.into(), other.name())),
         };
         Ok((v.dims.clone(), values))
@@ -180,11 +208,19 @@ impl Tensor {
         let row: usize = dims[1..].iter().product();
         let mut shape = dims.clone();
         shape[0] = to - from;
-        Tensor { name, shape, values: values[from * row..to * row].to_vec() }
+        Tensor {
+            name,
+            shape,
+            values: values[from * row..to * row].to_vec(),
+        }
     }
 
     fn whole(name: String, (dims, values): (Vec<usize>, Vec<f32>)) -> Tensor {
-        Tensor { name, shape: dims, values }
+        Tensor {
+            name,
+            shape: dims,
+            values,
+        }
     }
 }
 
@@ -204,7 +240,10 @@ struct Hparams {
 /// Converts `DIR/model.bin` + `DIR/vocabulary.{txt,json}` into a whisper.cpp ggml file at `out`.
 pub fn import_ct2(dir: &Path, out: &Path) -> Result<(), ImportError> {
     let model_path = dir.join("model.bin");
-    let bytes = std::fs::read(&model_path).map_err(|source| ImportError::Read { path: model_path.display().to_string(), source })?;
+    let bytes = std::fs::read(&model_path).map_err(|source| ImportError::Read {
+        path: model_path.display().to_string(),
+        source,
+    })?;
     let vocab = read_vocabulary(dir)?;
     convert(&bytes, &model_path.display().to_string(), &vocab, out)
 }
@@ -229,7 +268,10 @@ fn convert(bytes: &[u8], path: &str, vocab: &[String], out: &Path) -> Result<(),
     };
     let tensors = tensors_in_openai_order(&m, &h)?;
 
-    let write_err = |source| ImportError::Write { path: out.display().to_string(), source };
+    let write_err = |source| ImportError::Write {
+        path: out.display().to_string(),
+        source,
+    };
     let file = std::fs::File::create(out).map_err(write_err)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     write_ggml(&mut w, &h, vocab, &tensors).map_err(write_err)?;
@@ -245,17 +287,27 @@ fn tensors_in_openai_order(m: &Ct2Model, h: &Hparams) -> Result<Vec<Tensor>, Imp
         Ok(())
     };
     let ln = |t: &mut Vec<Tensor>, to: &str, from: &str| -> Result<(), ImportError> {
-        t.push(Tensor::whole(format!("{to}.weight"), m.floats(&format!("{from}/gamma"))?));
+        t.push(Tensor::whole(
+            format!("{to}.weight"),
+            m.floats(&format!("{from}/gamma"))?,
+        ));
         t.push(Tensor::whole(format!("{to}.bias"), m.floats(&format!("{from}/beta"))?));
         Ok(())
     };
     let linear = |t: &mut Vec<Tensor>, to: &str, from: &str| -> Result<(), ImportError> {
-        t.push(Tensor::whole(format!("{to}.weight"), m.floats(&format!("{from}/weight"))?));
+        t.push(Tensor::whole(
+            format!("{to}.weight"),
+            m.floats(&format!("{from}/weight"))?,
+        ));
         t.push(Tensor::whole(format!("{to}.bias"), m.floats(&format!("{from}/bias"))?));
         Ok(())
     };
 
-    whole(&mut t, "encoder.positional_embedding", "encoder/position_encodings/encodings")?;
+    whole(
+        &mut t,
+        "encoder.positional_embedding",
+        "encoder/position_encodings/encodings",
+    )?;
     for c in ["conv1", "conv2"] {
         linear(&mut t, &format!("encoder.{c}"), &format!("encoder/{c}"))?;
     }
@@ -263,29 +315,53 @@ fn tensors_in_openai_order(m: &Ct2Model, h: &Hparams) -> Result<Vec<Tensor>, Imp
     for i in 0..h.n_audio_layer {
         let (to, from) = (format!("encoder.blocks.{i}"), format!("encoder/layer_{i}"));
         self_attention(m, &mut t, &to, &from, d)?;
-        ln(&mut t, &format!("{to}.attn_ln"), &format!("{from}/self_attention/layer_norm"))?;
+        ln(
+            &mut t,
+            &format!("{to}.attn_ln"),
+            &format!("{from}/self_attention/layer_norm"),
+        )?;
         linear(&mut t, &format!("{to}.mlp.0"), &format!("{from}/ffn/linear_0"))?;
         linear(&mut t, &format!("{to}.mlp.2"), &format!("{from}/ffn/linear_1"))?;
         ln(&mut t, &format!("{to}.mlp_ln"), &format!("{from}/ffn/layer_norm"))?;
     }
     ln(&mut t, "encoder.ln_post", "encoder/layer_norm")?;
 
-    whole(&mut t, "decoder.positional_embedding", "decoder/position_encodings/encodings")?;
+    whole(
+        &mut t,
+        "decoder.positional_embedding",
+        "decoder/position_encodings/encodings",
+    )?;
     whole(&mut t, "decoder.token_embedding.weight", "decoder/embeddings/weight")?;
     let d = h.n_text_state;
     for i in 0..h.n_text_layer {
         let (to, from) = (format!("decoder.blocks.{i}"), format!("decoder/layer_{i}"));
         self_attention(m, &mut t, &to, &from, d)?;
-        ln(&mut t, &format!("{to}.attn_ln"), &format!("{from}/self_attention/layer_norm"))?;
+        ln(
+            &mut t,
+            &format!("{to}.attn_ln"),
+            &format!("{from}/self_attention/layer_norm"),
+        )?;
         // Cross-attention: linear_0 is the query, linear_1 the fused key/value, linear_2 the output.
-        linear(&mut t, &format!("{to}.cross_attn.query"), &format!("{from}/attention/linear_0"))?;
+        linear(
+            &mut t,
+            &format!("{to}.cross_attn.query"),
+            &format!("{from}/attention/linear_0"),
+        )?;
         let kv_w = m.floats(&format!("{from}/attention/linear_1/weight"))?;
         let kv_b = m.floats(&format!("{from}/attention/linear_1/bias"))?;
         t.push(Tensor::rows(format!("{to}.cross_attn.key.weight"), &kv_w, 0, d));
         t.push(Tensor::rows(format!("{to}.cross_attn.value.weight"), &kv_w, d, 2 * d));
         t.push(Tensor::rows(format!("{to}.cross_attn.value.bias"), &kv_b, d, 2 * d));
-        linear(&mut t, &format!("{to}.cross_attn.out"), &format!("{from}/attention/linear_2"))?;
-        ln(&mut t, &format!("{to}.cross_attn_ln"), &format!("{from}/attention/layer_norm"))?;
+        linear(
+            &mut t,
+            &format!("{to}.cross_attn.out"),
+            &format!("{from}/attention/linear_2"),
+        )?;
+        ln(
+            &mut t,
+            &format!("{to}.cross_attn_ln"),
+            &format!("{from}/attention/layer_norm"),
+        )?;
         linear(&mut t, &format!("{to}.mlp.0"), &format!("{from}/ffn/linear_0"))?;
         linear(&mut t, &format!("{to}.mlp.2"), &format!("{from}/ffn/linear_1"))?;
         ln(&mut t, &format!("{to}.mlp_ln"), &format!("{from}/ffn/layer_norm"))?;
@@ -303,8 +379,14 @@ fn self_attention(m: &Ct2Model, t: &mut Vec<Tensor>, to: &str, from: &str, d: us
     t.push(Tensor::rows(format!("{to}.attn.key.weight"), &w, d, 2 * d));
     t.push(Tensor::rows(format!("{to}.attn.value.weight"), &w, 2 * d, 3 * d));
     t.push(Tensor::rows(format!("{to}.attn.value.bias"), &b, 2 * d, 3 * d));
-    t.push(Tensor::whole(format!("{to}.attn.out.weight"), m.floats(&format!("{from}/self_attention/linear_1/weight"))?));
-    t.push(Tensor::whole(format!("{to}.attn.out.bias"), m.floats(&format!("{from}/self_attention/linear_1/bias"))?));
+    t.push(Tensor::whole(
+        format!("{to}.attn.out.weight"),
+        m.floats(&format!("{from}/self_attention/linear_1/weight"))?,
+    ));
+    t.push(Tensor::whole(
+        format!("{to}.attn.out.bias"),
+        m.floats(&format!("{from}/self_attention/linear_1/bias"))?,
+    ));
     Ok(())
 }
 
@@ -312,8 +394,17 @@ fn write_ggml(w: &mut impl Write, h: &Hparams, vocab: &[String], tensors: &[Tens
     let i32le = |w: &mut dyn Write, v: usize| w.write_all(&(v as i32).to_le_bytes());
     w.write_all(&0x6767_6d6c_i32.to_le_bytes())?;
     for v in [
-        h.n_vocab, h.n_audio_ctx, h.n_audio_state, h.n_audio_head, h.n_audio_layer, h.n_text_ctx,
-        h.n_text_state, h.n_text_head, h.n_text_layer, h.n_mels, 1, // ftype 1: f16 weights
+        h.n_vocab,
+        h.n_audio_ctx,
+        h.n_audio_state,
+        h.n_audio_head,
+        h.n_audio_layer,
+        h.n_text_ctx,
+        h.n_text_state,
+        h.n_text_head,
+        h.n_text_layer,
+        h.n_mels,
+        1, // ftype 1: f16 weights
     ] {
         i32le(w, v)?;
     }
@@ -370,7 +461,10 @@ fn read_vocabulary(dir: &Path) -> Result<Vec<String>, ImportError> {
         return Ok(text.lines().map(str::to_string).collect());
     }
     let json = dir.join("vocabulary.json");
-    let text = std::fs::read_to_string(&json).map_err(|source| ImportError::Read { path: txt.display().to_string(), source })?;
+    let text = std::fs::read_to_string(&json).map_err(|source| ImportError::Read {
+        path: txt.display().to_string(),
+        source,
+    })?;
     serde_json::from_str(&text).map_err(|e| ImportError::Format(json.display().to_string(), e.to_string()))
 }
 

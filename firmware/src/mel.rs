@@ -13,7 +13,11 @@ fn hz_to_mel(f: f64) -> f64 {
     let min_log_hz = 1000.0;
     let min_log_mel = min_log_hz / f_sp;
     let logstep = 6.4f64.ln() / 27.0;
-    if f >= min_log_hz { min_log_mel + (f / min_log_hz).ln() / logstep } else { f / f_sp }
+    if f >= min_log_hz {
+        min_log_mel + (f / min_log_hz).ln() / logstep
+    } else {
+        f / f_sp
+    }
 }
 
 fn mel_to_hz(m: f64) -> f64 {
@@ -21,7 +25,11 @@ fn mel_to_hz(m: f64) -> f64 {
     let min_log_hz = 1000.0;
     let min_log_mel = min_log_hz / f_sp;
     let logstep = 6.4f64.ln() / 27.0;
-    if m >= min_log_mel { min_log_hz * (logstep * (m - min_log_mel)).exp() } else { f_sp * m }
+    if m >= min_log_mel {
+        min_log_hz * (logstep * (m - min_log_mel)).exp()
+    } else {
+        f_sp * m
+    }
 }
 
 /// numpy.linspace(start, stop, num) with endpoint=True.
@@ -70,7 +78,12 @@ mod tests {
         assert!(row_sum > 0.0);
         // Each filter is a triangle: nonzero on a contiguous run of bins.
         for row in w.chunks(201) {
-            let nz: Vec<usize> = row.iter().enumerate().filter(|(_, v)| **v > 0.0).map(|(i, _)| i).collect();
+            let nz: Vec<usize> = row
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(i, _)| i)
+                .collect();
             assert!(!nz.is_empty() && nz.windows(2).all(|p| p[1] == p[0] + 1));
         }
     }

@@ -14,8 +14,14 @@ use protocol::job::{GenerateJob, JobStats};
 pub enum LlmError {
     #[error(transparent)]
     Model(#[from] protocol::worker::ModelCheckError),
-    #[error("the prompt is {prompt} tokens and the answer may need {answer} more, but the model's context holds {context}")]
-    ContextFull { prompt: usize, answer: usize, context: usize },
+    #[error(
+        "the prompt is {prompt} tokens and the answer may need {answer} more, but the model's context holds {context}"
+    )]
+    ContextFull {
+        prompt: usize,
+        answer: usize,
+        context: usize,
+    },
     #[error("the grammar was rejected by llama.cpp: {0}")]
     Grammar(String),
     #[error("llama.cpp failed: {0}")]

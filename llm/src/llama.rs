@@ -33,8 +33,17 @@ impl Llama {
         let model = LlamaModel::load_from_file(&backend, &model_ref.path, &LlamaModelParams::default())
             .map_err(|e| LlmError::Engine(format!("cannot load {}: {e}", model_ref.path)))?;
         let train = model.n_ctx_train();
-        let context_tokens = if context_tokens == 0 { train } else { context_tokens.min(train) };
-        Ok(Llama { backend, model, context_tokens, threads: threads.max(1) })
+        let context_tokens = if context_tokens == 0 {
+            train
+        } else {
+            context_tokens.min(train)
+        };
+        Ok(Llama {
+            backend,
+            model,
+            context_tokens,
+            threads: threads.max(1),
+        })
     }
 
     fn prompt_text(&self, job: &GenerateJob) -> Result<String, LlmError> {
@@ -44,7 +53,10 @@ impl Llama {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| LlmError::Engine(e.to_string()))?;
         match self.model.chat_template(None) {
-            Ok(template) => self.model.apply_chat_template(&template, &messages, true).map_err(|e| LlmError::Engine(e.to_string())),
+            Ok(template) => self
+                .model
+                .apply_chat_template(&template, &messages, true)
+                .map_err(|e| LlmError::Engine(e.to_string())),
             // A GGUF without a chat template: ChatML is what most instruct models understand.
             Err(_) => Ok(format!(
                 "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",
@@ -63,7 +75,11 @@ impl Generator for Llama {
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
         let answer = job.max_tokens as usize;
         if tokens.len() + answer > self.context_tokens as usize {
-            return Err(LlmError::ContextFull { prompt: tokens.len(), answer, context: self.context_tokens as usize });
+            return Err(LlmError::ContextFull {
+                prompt: tokens.len(),
+                answer,
+                context: self.context_tokens as usize,
+            });
         }
         let n_ctx = (tokens.len() + answer + 8) as u32;
         let params = LlamaContextParams::default()
@@ -72,7 +88,8 @@ impl Generator for Llama {
             .with_n_threads(self.threads as i32)
             .with_n_threads_batch(self.threads as i32);
         let mut ctx = self.model.new_context(&self.backend, params).map_err(|e| engine(&e))?;
-        let mut grammar = LlamaSampler::grammar(&self.model, &job.grammar, "root").map_err(|e| LlmError::Grammar(e.to_string()))?;
+        let mut grammar =
+            LlamaSampler::grammar(&self.model, &job.grammar, "root").map_err(|e| LlmError::Grammar(e.to_string()))?;
 
         // Prompt evaluation in batches; logits only for the last prompt token.
         let prompt_started = Instant::now();
@@ -81,7 +98,9 @@ impl Generator for Llama {
             batch.clear();
             for (i, &t) in chunk.iter().enumerate() {
                 let pos = chunk_index * BATCH + i;
-                batch.add(t, pos as i32, &[0], pos == tokens.len() - 1).map_err(|e| engine(&e))?;
+                batch
+                    .add(t, pos as i32, &[0], pos == tokens.len() - 1)
+                    .map_err(|e| engine(&e))?;
             }
             ctx.decode(&mut batch).map_err(|e| engine(&e))?;
         }
@@ -89,6 +108,7 @@ impl Generator for Llama {
 
         let generate_started = Instant::now();
         let mut out = Vec::new();
+        let mut out_tokens: Vec<LlamaToken> = Vec::new();
         let mut pos = tokens.len();
         let mut generated = 0u64;
         let mut last_logits = batch.n_tokens() - 1;
@@ -96,13 +116,16 @@ impl Generator for Llama {
             if generated as usize >= answer {
                 break;
             }
-            let token = pick_token(&ctx.get_logits_ith(last_logits), &mut grammar, || ctx.token_data_array_ith(last_logits));
+            let mut logits = ctx.get_logits_ith(last_logits).to_vec();
+            penalize_repeats(&mut logits, &out_tokens);
+            let token = pick_token(&logits, &mut grammar);
             grammar.accept(token);
             generated += 1;
             if vocab.is_eog(token) {
                 break;
             }
             out.extend(vocab.token_to_piece(token, false, None));
+            out_tokens.push(token);
             batch.clear();
             batch.add(token, pos as i32, &[0], true).map_err(|e| engine(&e))?;
             ctx.decode(&mut batch).map_err(|e| engine(&e))?;
@@ -125,10 +148,27 @@ impl Generator for Llama {
     }
 }
 
+/// Small models fall into loops ("I will take 10 pills every day. I will take…"). A classic
+/// repetition penalty on the recently *generated* tokens breaks them; the prompt is exempt, since
+/// copying the transcript's words is exactly what a grounded note should do.
+fn penalize_repeats(logits: &mut [f32], generated: &[LlamaToken]) {
+    const WINDOW: usize = 64;
+    const PENALTY: f32 = 1.1;
+    let recent = &generated[generated.len().saturating_sub(WINDOW)..];
+    let mut seen = std::collections::HashSet::with_capacity(recent.len());
+    for t in recent {
+        if seen.insert(t.0)
+            && let Some(l) = logits.get_mut(t.0 as usize)
+        {
+            *l = if *l > 0.0 { *l / PENALTY } else { *l * PENALTY };
+        }
+    }
+}
+
 /// Greedy choice under the grammar. Checking the grammar against the whole vocabulary every step
 /// is costly, so the unconstrained best token is tried first; only if the grammar rejects it is
 /// the grammar applied to every candidate.
-fn pick_token(logits: &[f32], grammar: &mut LlamaSampler, all: impl FnOnce() -> LlamaTokenDataArray) -> LlamaToken {
+fn pick_token(logits: &[f32], grammar: &mut LlamaSampler) -> LlamaToken {
     let best = logits
         .iter()
         .enumerate()
@@ -140,7 +180,13 @@ fn pick_token(logits: &[f32], grammar: &mut LlamaSampler, all: impl FnOnce() -> 
     if single.data[0].logit().is_finite() {
         return best.0;
     }
-    let mut candidates = all();
+    let mut candidates = LlamaTokenDataArray::from_iter(
+        logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| LlamaTokenData::new(LlamaToken::new(i as i32), l, 0.0)),
+        false,
+    );
     grammar.apply(&mut candidates);
     candidates.sample_token_greedy()
 }

@@ -13,25 +13,40 @@ use protocol::worker::serve;
 fn main() -> ExitCode {
     let mut engine: Option<Llama> = None;
     serve(|request, _payload| match request {
-        Request::Load { model, threads, context_tokens, .. } => {
+        Request::Load {
+            model,
+            threads,
+            context_tokens,
+            ..
+        } => {
             let started = Instant::now();
             match Llama::load(&model, context_tokens, threads) {
                 Ok(l) => {
                     engine = Some(l);
-                    Response::Loaded { engine: "llama.cpp".into(), load_ms: started.elapsed().as_millis() as u64 }
+                    Response::Loaded {
+                        engine: "llama.cpp".into(),
+                        load_ms: started.elapsed().as_millis() as u64,
+                    }
                 }
                 Err(e) => Response::Failed { reason: e.to_string() },
             }
         }
         Request::Generate(job) => {
             let Some(engine) = engine.as_mut() else {
-                return Response::Failed { reason: "no model loaded".into() };
+                return Response::Failed {
+                    reason: "no model loaded".into(),
+                };
             };
             match engine.generate(&job) {
-                Ok(g) => Response::Generated { text: g.text, stats: g.stats },
+                Ok(g) => Response::Generated {
+                    text: g.text,
+                    stats: g.stats,
+                },
                 Err(e) => Response::Failed { reason: e.to_string() },
             }
         }
-        Request::Transcribe => Response::Failed { reason: "this is the drafting worker; it does not transcribe".into() },
+        Request::Transcribe => Response::Failed {
+            reason: "this is the drafting worker; it does not transcribe".into(),
+        },
     })
 }

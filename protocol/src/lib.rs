@@ -7,8 +7,8 @@
 pub mod draft;
 pub mod frame;
 pub mod job;
-pub mod worker;
 pub mod transcript;
+pub mod worker;
 
 pub use draft::{Draft, Flag, FlagKind, Section, Sentence};
 pub use transcript::{Segment, SegmentId, Speaker, Transcript, Word};

@@ -66,9 +66,6 @@ impl Transcript {
     }
 
     pub fn word_count(&self) -> usize {
-        self.segments
-            .iter()
-            .map(|s| s.text.split_whitespace().count())
-            .sum()
+        self.segments.iter().map(|s| s.text.split_whitespace().count()).sum()
     }
 }

@@ -60,7 +60,11 @@ pub fn peak_rss_kb() -> u64 {
     // SAFETY: getrusage fills the struct we pass.
     unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 { usage.ru_maxrss as u64 } else { 0 }
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
+            usage.ru_maxrss as u64
+        } else {
+            0
+        }
     }
 }
 
@@ -68,18 +72,29 @@ pub fn peak_rss_kb() -> u64 {
 pub enum ModelCheckError {
     #[error("model file {0} cannot be read: {1}")]
     Unreadable(String, std::io::Error),
-    #[error("model file {path} has SHA-256 {actual}, expected {expected}: refusing to load it (reinstall with `scribe models install`)")]
-    HashMismatch { path: String, expected: String, actual: String },
+    #[error(
+        "model file {path} has SHA-256 {actual}, expected {expected}: refusing to load it (reinstall with `scribe models install`)"
+    )]
+    HashMismatch {
+        path: String,
+        expected: String,
+        actual: String,
+    },
 }
 
 impl ModelRef {
     /// Re-hashes the file; engines call this immediately before loading it.
     pub fn verify(&self) -> Result<(), ModelCheckError> {
-        let actual = sha256_file(Path::new(&self.path)).map_err(|e| ModelCheckError::Unreadable(self.path.clone(), e))?;
+        let actual =
+            sha256_file(Path::new(&self.path)).map_err(|e| ModelCheckError::Unreadable(self.path.clone(), e))?;
         if actual == self.sha256 {
             Ok(())
         } else {
-            Err(ModelCheckError::HashMismatch { path: self.path.clone(), expected: self.sha256.clone(), actual })
+            Err(ModelCheckError::HashMismatch {
+                path: self.path.clone(),
+                expected: self.sha256.clone(),
+                actual,
+            })
         }
     }
 }

@@ -14,13 +14,27 @@ pub fn transcript_text(t: &Transcript) -> String {
         let text = if s.words.iter().any(|w| w.confidence < LOW_CONFIDENCE) {
             s.words
                 .iter()
-                .map(|w| if w.confidence < LOW_CONFIDENCE { format!("~{}~", w.text) } else { w.text.clone() })
+                .map(|w| {
+                    if w.confidence < LOW_CONFIDENCE {
+                        format!("~{}~", w.text)
+                    } else {
+                        w.text.clone()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         } else {
             s.text.clone()
         };
-        writeln!(out, "S{:<3} {} {:>9} {}", s.id, clock(s.start_ms), s.speaker.as_str(), text).unwrap();
+        writeln!(
+            out,
+            "S{:<3} {} {:>9} {}",
+            s.id,
+            clock(s.start_ms),
+            s.speaker.as_str(),
+            text
+        )
+        .unwrap();
     }
     out
 }
@@ -67,14 +81,23 @@ mod tests {
                     sentences: vec![Sentence {
                         text: "Start lisinopril 20 mg.".into(),
                         citations: vec![3, 4],
-                        flags: vec![Flag { kind: FlagKind::UnsupportedNumber, term: "20".into() }],
+                        flags: vec![Flag {
+                            kind: FlagKind::UnsupportedNumber,
+                            term: "20".into(),
+                        }],
                     }],
                 },
-                Section { name: "Objective".into(), sentences: vec![] },
+                Section {
+                    name: "Objective".into(),
+                    sentences: vec![],
+                },
             ],
         };
         let text = draft_text(&d);
-        assert!(text.contains("- Start lisinopril 20 mg. [S3, S4]\n    ⚑ \"20\": number not found"), "{text}");
+        assert!(
+            text.contains("- Start lisinopril 20 mg. [S3, S4]\n    ⚑ \"20\": number not found"),
+            "{text}"
+        );
         assert!(text.contains("## Objective\n- Not discussed."), "{text}");
     }
 }

@@ -31,9 +31,27 @@ pub struct ChainReport {
     pub broken_at: Option<(i64, String)>,
 }
 
-fn event_hash(prev: &str, seq: i64, at_ms: i64, actor: &str, role: &str, action: &str, encounter: Option<&str>, purpose: &str) -> String {
+fn event_hash(
+    prev: &str,
+    seq: i64,
+    at_ms: i64,
+    actor: &str,
+    role: &str,
+    action: &str,
+    encounter: Option<&str>,
+    purpose: &str,
+) -> String {
     let mut h = Sha256::new();
-    for field in [prev, &seq.to_string(), &at_ms.to_string(), actor, role, action, encounter.unwrap_or(""), purpose] {
+    for field in [
+        prev,
+        &seq.to_string(),
+        &at_ms.to_string(),
+        actor,
+        role,
+        action,
+        encounter.unwrap_or(""),
+        purpose,
+    ] {
         h.update(field.as_bytes());
         h.update([0x1f]); // unit separator: fields cannot run into each other
     }
@@ -41,15 +59,23 @@ fn event_hash(prev: &str, seq: i64, at_ms: i64, actor: &str, role: &str, action:
 }
 
 /// Appends an event inside the caller's transaction, so the event commits with the access.
-pub(crate) fn append(tx: &Transaction<'_>, actor: &Actor, action: &str, encounter: Option<&str>, purpose: &str) -> Result<(), StoreError> {
-    let (last_seq, prev): (i64, String) = tx.query_row(
-        "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    ).or_else(|e| match e {
-        rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
-        e => Err(e),
-    })?;
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    action: &str,
+    encounter: Option<&str>,
+    purpose: &str,
+) -> Result<(), StoreError> {
+    let (last_seq, prev): (i64, String) = tx
+        .query_row(
+            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
+            e => Err(e),
+        })?;
     let seq = last_seq + 1;
     let at_ms = crate::now_ms();
     let role = actor.role.as_str();
@@ -64,7 +90,13 @@ pub(crate) fn append(tx: &Transaction<'_>, actor: &Actor, action: &str, encounte
 
 impl Store {
     /// Records an access that happened outside the store (e.g. an export) in the trail.
-    pub fn audit(&mut self, actor: &Actor, action: &str, encounter: Option<&str>, purpose: &str) -> Result<(), StoreError> {
+    pub fn audit(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        encounter: Option<&str>,
+        purpose: &str,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         append(&tx, actor, action, encounter, purpose)?;
         tx.commit()?;
@@ -102,16 +134,33 @@ impl Store {
                 Some(format!("sequence jumps to {} where {expected_seq} was expected", e.seq))
             } else if e.prev_hash != prev {
                 Some("does not link to the event before it".to_string())
-            } else if e.hash != event_hash(&prev, e.seq, e.at_ms, &e.actor, &e.role, &e.action, e.encounter_id.as_deref(), &e.purpose) {
+            } else if e.hash
+                != event_hash(
+                    &prev,
+                    e.seq,
+                    e.at_ms,
+                    &e.actor,
+                    &e.role,
+                    &e.action,
+                    e.encounter_id.as_deref(),
+                    &e.purpose,
+                )
+            {
                 Some("its contents do not match its hash".to_string())
             } else {
                 None
             };
             if let Some(why) = why {
-                return Ok(ChainReport { events: events.len(), broken_at: Some((e.seq, why)) });
+                return Ok(ChainReport {
+                    events: events.len(),
+                    broken_at: Some((e.seq, why)),
+                });
             }
             prev = e.hash.clone();
         }
-        Ok(ChainReport { events: events.len(), broken_at: None })
+        Ok(ChainReport {
+            events: events.len(),
+            broken_at: None,
+        })
     }
 }

@@ -120,7 +120,10 @@ impl Store {
         let mut store = Store::configure(conn, db_path)?;
         let tx = store.conn.transaction()?;
         tx.execute_batch(SCHEMA)?;
-        tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION])?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+            [SCHEMA_VERSION],
+        )?;
         crate::signing::create_appliance_key(&tx)?;
         tx.commit()?;
         Ok(store)
@@ -138,7 +141,10 @@ impl Store {
         )?;
         conn.pragma_update(None, "key", key.pragma_value())?;
         // SQLCipher only notices a wrong key on the first read of a page.
-        let wrong_key = || StoreError::WrongKey { db: db_path.to_path_buf(), key_file: key_path.to_path_buf() };
+        let wrong_key = || StoreError::WrongKey {
+            db: db_path.to_path_buf(),
+            key_file: key_path.to_path_buf(),
+        };
         match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
             Ok(_) => {}
             Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::NotADatabase => {
@@ -156,7 +162,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {

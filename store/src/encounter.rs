@@ -116,11 +116,23 @@ fn may_handle_phi(actor: &Actor, action: &str) -> Result<(), StoreError> {
 
 impl Store {
     /// Stores a recording (16 kHz mono) as a new encounter, queued for transcription.
-    pub fn create_audio_encounter(&mut self, by: &Actor, template: &str, pcm: &[i16]) -> Result<EncounterId, StoreError> {
+    pub fn create_audio_encounter(
+        &mut self,
+        by: &Actor,
+        template: &str,
+        pcm: &[i16],
+    ) -> Result<EncounterId, StoreError> {
         may_handle_phi(by, "record a visit")?;
         let id = new_id();
         let tx = self.conn.transaction()?;
-        insert_encounter(&tx, &id, State::Transcribing, Source::Audio, template, Some(pcm.len() as i64 * 1000 / 16_000))?;
+        insert_encounter(
+            &tx,
+            &id,
+            State::Transcribing,
+            Source::Audio,
+            template,
+            Some(pcm.len() as i64 * 1000 / 16_000),
+        )?;
         {
             let mut stmt = tx.prepare("INSERT INTO audio_chunks (encounter_id, seq, pcm) VALUES (?1, ?2, ?3)")?;
             for (seq, chunk) in pcm.chunks(CHUNK_SAMPLES).enumerate() {
@@ -133,7 +145,12 @@ impl Store {
     }
 
     /// Stores a typed or imported transcript as a new encounter, queued for drafting.
-    pub fn create_transcript_encounter(&mut self, by: &Actor, template: &str, transcript: &Transcript) -> Result<EncounterId, StoreError> {
+    pub fn create_transcript_encounter(
+        &mut self,
+        by: &Actor,
+        template: &str,
+        transcript: &Transcript,
+    ) -> Result<EncounterId, StoreError> {
         may_handle_phi(by, "record a visit")?;
         let id = new_id();
         let tx = self.conn.transaction()?;
@@ -178,7 +195,9 @@ impl Store {
 
     /// Encounters in `state`, oldest first: the work queue for each pipeline stage.
     pub fn encounters_in(&self, state: State) -> Result<Vec<EncounterId>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id FROM encounters WHERE state = ?1 ORDER BY created_ms, id")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM encounters WHERE state = ?1 ORDER BY created_ms, id")?;
         let ids = stmt.query_map([state.as_str()], |r| r.get(0))?;
         Ok(ids.collect::<Result<_, _>>()?)
     }
@@ -239,7 +258,8 @@ impl Store {
                     speaker: Speaker::parse(&speaker).unwrap_or(Speaker::Unknown),
                     text,
                     confidence: confidence as f32,
-                    words: serde_json::from_str(&words).map_err(|e| StoreError::Corrupt(format!("segment words: {e}")))?,
+                    words: serde_json::from_str(&words)
+                        .map_err(|e| StoreError::Corrupt(format!("segment words: {e}")))?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?
@@ -281,7 +301,10 @@ impl Store {
             )
             .optional()?;
         let draft = match row {
-            Some((v, body)) => Some((v, serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("draft of {id}: {e}")))?)),
+            Some((v, body)) => Some((
+                v,
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("draft of {id}: {e}")))?,
+            )),
             None => None,
         };
         if draft.is_some() {
@@ -294,7 +317,13 @@ impl Store {
     /// Marks an in-flight encounter failed with a reason a person can act on.
     pub fn fail(&mut self, by: &Actor, id: &str, reason: &str) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        transition(&tx, id, &[State::Recording, State::Transcribing, State::Drafting], State::Failed, Some(reason))?;
+        transition(
+            &tx,
+            id,
+            &[State::Recording, State::Transcribing, State::Drafting],
+            State::Failed,
+            Some(reason),
+        )?;
         audit::append(&tx, by, "encounter.fail", Some(id), "treatment")?;
         tx.commit()?;
         Ok(())
@@ -309,17 +338,32 @@ impl Store {
     }
 
     pub fn job_runs(&self, id: &str) -> Result<Vec<JobRun>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT kind, ok, stats FROM job_runs WHERE encounter_id = ?1 ORDER BY rowid")?;
-        let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?)))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, ok, stats FROM job_runs WHERE encounter_id = ?1 ORDER BY rowid")?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?))
+        })?;
         rows.map(|row| {
             let (kind, ok, stats) = row?;
-            Ok(JobRun { kind, ok, stats: serde_json::from_str(&stats).unwrap_or(serde_json::Value::Null) })
+            Ok(JobRun {
+                kind,
+                ok,
+                stats: serde_json::from_str(&stats).unwrap_or(serde_json::Value::Null),
+            })
         })
         .collect()
     }
 }
 
-fn insert_encounter(tx: &rusqlite::Transaction<'_>, id: &str, state: State, source: Source, template: &str, audio_ms: Option<i64>) -> Result<(), StoreError> {
+fn insert_encounter(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    state: State,
+    source: Source,
+    template: &str,
+    audio_ms: Option<i64>,
+) -> Result<(), StoreError> {
     let now = crate::now_ms();
     tx.execute(
         "INSERT INTO encounters (id, state, source, template, created_ms, updated_ms, audio_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
@@ -347,8 +391,16 @@ fn insert_segments(tx: &rusqlite::Transaction<'_>, id: &str, transcript: &Transc
     Ok(())
 }
 
-pub(crate) fn transition(tx: &rusqlite::Transaction<'_>, id: &str, from: &[State], to: State, reason: Option<&str>) -> Result<(), StoreError> {
-    let state: Option<String> = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+pub(crate) fn transition(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    from: &[State],
+    to: State,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    let state: Option<String> = tx
+        .query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
     let state = state.ok_or_else(|| StoreError::NoEncounter(id.into()))?;
     if !from.iter().any(|s| s.as_str() == state) {
         return Err(StoreError::WrongState {

@@ -12,12 +12,18 @@ pub enum StoreError {
     DatabaseMissing(PathBuf),
     #[error("database {0} already exists")]
     DatabaseExists(PathBuf),
-    #[error("cannot decrypt database {db} with key file {key_file}: wrong key, or the file is corrupted or not a Scribe database")]
+    #[error(
+        "cannot decrypt database {db} with key file {key_file}: wrong key, or the file is corrupted or not a Scribe database"
+    )]
     WrongKey { db: PathBuf, key_file: PathBuf },
     #[error("no encounter {0}")]
     NoEncounter(String),
     #[error("encounter {id} is {state}, expected {expected}")]
-    WrongState { id: String, state: String, expected: String },
+    WrongState {
+        id: String,
+        state: String,
+        expected: String,
+    },
     #[error("no user {0}")]
     NoUser(String),
     #[error("user {0} already exists")]
@@ -25,7 +31,11 @@ pub enum StoreError {
     #[error("wrong password for user {0}")]
     WrongPassword(String),
     #[error("{actor} ({role}) may not {action}")]
-    Forbidden { actor: String, role: String, action: String },
+    Forbidden {
+        actor: String,
+        role: String,
+        action: String,
+    },
     #[error("encounter {0} has no draft to sign")]
     NoDraft(String),
     #[error("encounter {0} is not signed")]
@@ -40,6 +50,9 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-        move |source| StoreError::Io { path: path.to_path_buf(), source }
+        move |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

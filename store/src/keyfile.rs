@@ -24,7 +24,10 @@ pub(crate) fn create(path: &Path) -> Result<DbKey, StoreError> {
         .open(path)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => StoreError::KeyFileExists(path.to_path_buf()),
-            _ => StoreError::Io { path: path.to_path_buf(), source: e },
+            _ => StoreError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            },
         })?;
     file.write_all(format!("{key}\n").as_bytes())
         .and_then(|()| file.sync_all())
@@ -38,12 +41,26 @@ pub(crate) fn read(path: &Path) -> Result<DbKey, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(StoreError::KeyFileMissing(path.to_path_buf()));
         }
-        Err(e) => return Err(StoreError::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
     };
-    let invalid = |why: &str| StoreError::KeyFileInvalid { path: path.to_path_buf(), why: why.into() };
-    let mode = std::fs::metadata(path).map_err(StoreError::io(path))?.permissions().mode();
+    let invalid = |why: &str| StoreError::KeyFileInvalid {
+        path: path.to_path_buf(),
+        why: why.into(),
+    };
+    let mode = std::fs::metadata(path)
+        .map_err(StoreError::io(path))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
-        return Err(invalid(&format!("permissions {:o} let others read it; chmod 600 it", mode & 0o777)));
+        return Err(invalid(&format!(
+            "permissions {:o} let others read it; chmod 600 it",
+            mode & 0o777
+        )));
     }
     let key = text.trim();
     if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {

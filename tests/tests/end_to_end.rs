@@ -7,7 +7,12 @@ const SOAP: [&str; 4] = ["Subjective", "Objective", "Assessment", "Plan"];
 
 /// Every sentence cites at least one segment, and every cited segment exists.
 fn assert_cited(show: &serde_json::Value) {
-    let ids: Vec<u64> = show["transcript"]["segments"].as_array().unwrap().iter().map(|s| s["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = show["transcript"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_u64().unwrap())
+        .collect();
     let mut sentences = 0;
     for section in show["draft"]["sections"].as_array().unwrap() {
         for s in section["sentences"].as_array().unwrap() {
@@ -15,7 +20,10 @@ fn assert_cited(show: &serde_json::Value) {
             let cites = s["citations"].as_array().unwrap();
             assert!(!cites.is_empty(), "uncited sentence: {s}");
             for c in cites {
-                assert!(ids.contains(&c.as_u64().unwrap()), "sentence cites missing segment {c}: {s}");
+                assert!(
+                    ids.contains(&c.as_u64().unwrap()),
+                    "sentence cites missing segment {c}: {s}"
+                );
             }
         }
     }
@@ -43,19 +51,35 @@ fn a_recorded_visit_becomes_a_signed_verified_note() {
     }
     for s in show["transcript"]["segments"].as_array().unwrap() {
         assert!(s["end_ms"].as_u64() >= s["start_ms"].as_u64(), "{s}");
-        assert!(s["words"].as_array().is_some_and(|w| !w.is_empty()), "per-word confidence: {s}");
+        assert!(
+            s["words"].as_array().is_some_and(|w| !w.is_empty()),
+            "per-word confidence: {s}"
+        );
     }
-    let sections: Vec<&str> = show["draft"]["sections"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let sections: Vec<&str> = show["draft"]["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(sections, SOAP);
     assert_cited(&show);
 
     // Only a physician signs, with the right password.
     let nurse = app.add_user("nurse_joy", "clinician");
     let out = app.run(&["sign", &id, "--user", "nurse_joy"], Some(&format!("{nurse}\n")));
-    assert!(!out.status.success() && text(&out).contains("only physicians sign"), "{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("only physicians sign"),
+        "{}",
+        text(&out)
+    );
     let doctor = app.add_user("dr_grey", "physician");
     let out = app.run(&["sign", &id, "--user", "dr_grey"], Some("not the password\n"));
-    assert!(!out.status.success() && text(&out).contains("wrong password"), "{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("wrong password"),
+        "{}",
+        text(&out)
+    );
     let out = app.run(&["sign", &id, "--user", "dr_grey"], Some(&format!("{doctor}\n")));
     assert!(out.status.success(), "{}", text(&out));
 
@@ -77,7 +101,10 @@ fn a_recorded_visit_becomes_a_signed_verified_note() {
         }
     }
     let log = std::fs::read_to_string(app.home().join("logs/scribe.log")).unwrap();
-    assert!(log.contains("transcribed") && log.contains(&id), "the log records the run by id:\n{log}");
+    assert!(
+        log.contains("transcribed") && log.contains(&id),
+        "the log records the run by id:\n{log}"
+    );
 }
 
 #[test]
@@ -95,7 +122,12 @@ fn a_typed_dialogue_is_drafted_with_speaker_roles() {
     assert!(out.status.success(), "{}", text(&out));
     let show = app.show(&id.unwrap());
     assert_eq!(show["state"], "awaiting_review", "{show}");
-    let roles: Vec<&str> = show["transcript"]["segments"].as_array().unwrap().iter().map(|s| s["speaker"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = show["transcript"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["speaker"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["clinician", "patient", "clinician", "patient", "clinician"]);
     assert_cited(&show);
 }

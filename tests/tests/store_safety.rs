@@ -6,7 +6,8 @@ use tests::{Appliance, text, visit_wav};
 
 fn encounter_count(app: &Appliance) -> i64 {
     let conn = open_raw(app);
-    conn.query_row("SELECT count(*) FROM encounters", [], |r| r.get(0)).unwrap()
+    conn.query_row("SELECT count(*) FROM encounters", [], |r| r.get(0))
+        .unwrap()
 }
 
 /// Opens the database as an attacker holding the key would: raw SQL, no Scribe API.
@@ -26,22 +27,35 @@ fn wrong_or_missing_key_is_a_clear_error_naming_the_key_file() {
     let out = app.run(&["show", "0000000000000000"], None);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("wrong key") && err.contains(&key.display().to_string()), "{err}");
+    assert!(
+        err.contains("wrong key") && err.contains(&key.display().to_string()),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     std::fs::remove_file(&key).unwrap();
     let out = app.run(&["show", "0000000000000000"], None);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("does not exist") && err.contains("scribe.key"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("does not exist") && err.contains("scribe.key"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_key_file_others_can_read_is_refused() {
     let app = Appliance::new();
-    assert_eq!(std::fs::metadata(app.key()).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(app.key()).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     std::fs::set_permissions(app.key(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = app.run(&["audit", "verify"], None);
-    assert!(!out.status.success() && text(&out).contains("chmod 600"), "{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("chmod 600"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -52,7 +66,11 @@ fn bad_recordings_get_clear_errors_and_store_nothing() {
     let wav = std::fs::read(visit_wav()).unwrap();
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("empty.wav", vec![], "empty"),
-        ("notes.wav", b"%PDF-1.7 this is a PDF, not a recording".to_vec(), "not a WAV"),
+        (
+            "notes.wav",
+            b"%PDF-1.7 this is a PDF, not a recording".to_vec(),
+            "not a WAV",
+        ),
         ("cut.wav", wav[..wav.len() / 3].to_vec(), "truncated"),
         ("header-only.wav", wav[..44].to_vec(), "truncated"),
     ];
@@ -66,7 +84,11 @@ fn bad_recordings_get_clear_errors_and_store_nothing() {
         assert!(out.stdout.is_empty(), "{name}: no encounter id is printed");
     }
     let out = app.ingest(&["--transcript", dir.join("notes.wav").to_str().unwrap()]).0;
-    assert!(!out.status.success() && text(&out).contains("speaker tag"), "{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("speaker tag"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(encounter_count(&app), 0, "nothing was stored");
 }
 
@@ -83,17 +105,25 @@ fn a_signed_note_is_immutable_and_tampering_is_detected() {
     assert!(out.status.success(), "{}", text(&out));
 
     let conn = open_raw(&app);
-    let err = conn.execute("UPDATE signed_notes SET signer = 'someone else'", []).unwrap_err();
+    let err = conn
+        .execute("UPDATE signed_notes SET signer = 'someone else'", [])
+        .unwrap_err();
     assert!(err.to_string().contains("immutable"), "{err}");
     assert!(conn.execute("DELETE FROM signed_notes", []).is_err());
 
     // An attacker with the key drops the guard and flips one byte of the note.
     conn.execute_batch("DROP TRIGGER signed_notes_are_immutable").unwrap();
-    let original: String = conn.query_row("SELECT canonical_text FROM signed_notes", [], |r| r.get(0)).unwrap();
+    let original: String = conn
+        .query_row("SELECT canonical_text FROM signed_notes", [], |r| r.get(0))
+        .unwrap();
     let mut bytes = original.clone().into_bytes();
     let at = bytes.len() - 3;
     bytes[at] ^= 0x01;
-    conn.execute("UPDATE signed_notes SET canonical_text = ?1", [String::from_utf8(bytes).unwrap()]).unwrap();
+    conn.execute(
+        "UPDATE signed_notes SET canonical_text = ?1",
+        [String::from_utf8(bytes).unwrap()],
+    )
+    .unwrap();
     drop(conn);
     let out = app.run(&["verify", &id], None);
     assert!(!out.status.success(), "{}", text(&out));
@@ -107,7 +137,11 @@ fn a_signed_note_is_immutable_and_tampering_is_detected() {
     let _ = std::fs::remove_file(app.home().join("scribe.db-wal"));
     let out = app.run(&["verify", &id], None);
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("corrupted") && !text(&out).contains("panicked"), "{}", text(&out));
+    assert!(
+        text(&out).contains("corrupted") && !text(&out).contains("panicked"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -117,8 +151,13 @@ fn the_audit_chain_detects_an_edited_event() {
     let out = app.run(&["audit", "verify"], None);
     assert!(out.status.success(), "{}", text(&out));
     let conn = open_raw(&app);
-    conn.execute_batch("DROP TRIGGER audit_events_append_only; UPDATE audit_events SET actor = 'nobody' WHERE seq = 1").unwrap();
+    conn.execute_batch("DROP TRIGGER audit_events_append_only; UPDATE audit_events SET actor = 'nobody' WHERE seq = 1")
+        .unwrap();
     drop(conn);
     let out = app.run(&["audit", "verify"], None);
-    assert!(!out.status.success() && text(&out).contains("event 1"), "{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("event 1"),
+        "{}",
+        text(&out)
+    );
 }

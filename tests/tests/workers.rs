@@ -12,9 +12,16 @@ struct Daemon(Child);
 
 impl Daemon {
     fn start(app: &Appliance) -> Daemon {
-        let mut child = app.command(&["daemon"]).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = app
+            .command(&["daemon"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert!(line.contains("daemon running"), "daemon did not start: {line:?}");
         Daemon(child)
     }
@@ -36,10 +43,16 @@ impl Drop for Daemon {
 fn children_named(parent: u32, name: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // "pid (comm) state ppid ...": comm may hold spaces, so split at the last ')'.
-        let Some((head, tail)) = stat.rsplit_once(')') else { continue };
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let comm = head.split_once('(').map_or("", |(_, c)| c);
         let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
         if ppid == Some(parent) && name.starts_with(comm) {
@@ -93,14 +106,20 @@ fn a_killed_drafting_worker_fails_its_job_and_the_next_job_succeeds() {
     });
     assert_eq!(show["state"], "failed", "{show}");
     let reason = show["failure_reason"].as_str().unwrap();
-    assert!(reason.contains("drafting worker crashed") && reason.contains("SIGABRT"), "{reason}");
+    assert!(
+        reason.contains("drafting worker crashed") && reason.contains("SIGABRT"),
+        "{reason}"
+    );
 
     // The daemon lives on, starts a fresh worker, and the next visit is drafted.
     let (out, id) = app.ingest(&["--transcript", dialogue.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(app.show(&id.unwrap())["state"], "awaiting_review");
     let fresh = children_named(daemon.pid(), "scribe-draft-worker");
-    assert!(!fresh.is_empty() && !fresh.contains(&worker), "a new worker process serves the next job");
+    assert!(
+        !fresh.is_empty() && !fresh.contains(&worker),
+        "a new worker process serves the next job"
+    );
 }
 
 #[test]
@@ -128,6 +147,12 @@ fn a_corrupted_model_file_is_refused_by_hash() {
     let show = app.show(&id.unwrap());
     assert_eq!(show["state"], "failed");
     let reason = show["failure_reason"].as_str().unwrap();
-    assert!(reason.contains("SHA-256") && reason.contains("refusing to load"), "{reason}");
-    assert!(show["audio_ms"].as_u64().unwrap() > 10_000, "the recording itself is kept: {show}");
+    assert!(
+        reason.contains("SHA-256") && reason.contains("refusing to load"),
+        "{reason}"
+    );
+    assert!(
+        show["audio_ms"].as_u64().unwrap() > 10_000,
+        "the recording itself is kept: {show}"
+    );
 }

@@ -12,15 +12,15 @@ use anyhow::{Context, Result, bail};
 
 /// Debian packages the build, the tests and the demo need.
 const PACKAGES: &[&str] = &[
-    "cmake",           // whisper.cpp and llama.cpp build with CMake
-    "clang",           // bindgen for the -sys crates
-    "libclang-dev",    //
-    "pkg-config",      //
-    "libasound2-dev",  // cpal (room microphone)
-    "espeak-ng",       // synthesized visits for tests and the demo
-    "sox",             //
-    "perl",            // vendored OpenSSL for SQLCipher
-    "make",            //
+    "cmake",          // whisper.cpp and llama.cpp build with CMake
+    "clang",          // bindgen for the -sys crates
+    "libclang-dev",   //
+    "pkg-config",     //
+    "libasound2-dev", // cpal (room microphone)
+    "espeak-ng",      // synthesized visits for tests and the demo
+    "sox",            //
+    "perl",           // vendored OpenSSL for SQLCipher
+    "make",           //
 ];
 
 fn main() -> Result<()> {
@@ -50,7 +50,10 @@ fn models_dir() -> PathBuf {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -61,7 +64,9 @@ fn cargo() -> Command {
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: {cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
     if !status.success() {
         bail!("{:?} failed with {status}", cmd.get_program());
     }
@@ -76,7 +81,12 @@ fn installed(package: &str) -> bool {
 }
 
 fn has_pip() -> bool {
-    Command::new("python3").args(["-m", "pip", "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Installs missing Debian packages (and python3-pip, which model installation uses).
@@ -89,9 +99,16 @@ fn ensure_system_packages() -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing system packages: {}", missing.join(" "));
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let apt = |args: &[&str]| -> Command {
-        let mut c = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        let mut c = if root {
+            Command::new("apt-get")
+        } else {
+            Command::new("sudo")
+        };
         if !root {
             c.arg("apt-get");
         }
@@ -126,7 +143,15 @@ fn test(extra: &[String]) -> Result<()> {
 
 fn lint() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+    run(cargo().args([
+        "clippy",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))
 }
 
 fn demo(profile: &str) -> Result<()> {
@@ -139,7 +164,10 @@ fn demo(profile: &str) -> Result<()> {
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&dir)?;
     let wav = dir.join("visit.wav");
-    eprintln!("xtask: synthesizing a two-voice visit with espeak-ng → {}", wav.display());
+    eprintln!(
+        "xtask: synthesizing a two-voice visit with espeak-ng → {}",
+        wav.display()
+    );
     tests::synthesize(tests::VISIT, &wav).map_err(anyhow::Error::msg)?;
 
     let app = |args: &[&str]| {
@@ -152,18 +180,29 @@ fn demo(profile: &str) -> Result<()> {
     run_with_stdin(&mut app(&["user", "add", "dr_demo", "--role", "physician"]), password)?;
 
     println!("\n=== scribe ingest {} ===", wav.display());
-    let out = app(&["ingest", wav.to_str().unwrap()]).stderr(Stdio::inherit()).output()?;
+    let out = app(&["ingest", wav.to_str().unwrap()])
+        .stderr(Stdio::inherit())
+        .output()?;
     if !out.status.success() {
         bail!("ingest failed");
     }
-    let id = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     println!("\n=== scribe show {id} ===");
     run(&mut app(&["show", &id]))?;
     println!("=== scribe sign {id} --user dr_demo ===");
     run_with_stdin(&mut app(&["sign", &id, "--user", "dr_demo"]), password)?;
     println!("\n=== scribe verify {id} ===");
     run(&mut app(&["verify", &id]))?;
-    println!("\nDemo home: {} (inspect with: scribe --home {} show {id})", home.display(), home.display());
+    println!(
+        "\nDemo home: {} (inspect with: scribe --home {} show {id})",
+        home.display(),
+        home.display()
+    );
     Ok(())
 }
 

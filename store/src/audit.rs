@@ -97,7 +97,7 @@ impl Store {
         encounter: Option<&str>,
         purpose: &str,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         append(&tx, actor, action, encounter, purpose)?;
         tx.commit()?;
         Ok(())

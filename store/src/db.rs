@@ -118,7 +118,7 @@ impl Store {
         let conn = Connection::open(db_path)?;
         conn.pragma_update(None, "key", key.pragma_value())?;
         let mut store = Store::configure(conn, db_path)?;
-        let tx = store.conn.transaction()?;
+        let tx = store.write_tx()?;
         tx.execute_batch(SCHEMA)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
@@ -140,6 +140,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.pragma_update(None, "key", key.pragma_value())?;
+        conn.busy_timeout(Duration::from_secs(10))?;
         // SQLCipher only notices a wrong key on the first read of a page.
         let wrong_key = || StoreError::WrongKey {
             db: db_path.to_path_buf(),
@@ -156,16 +157,25 @@ impl Store {
     }
 
     fn configure(conn: Connection, path: &Path) -> Result<Store, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10))?;
         // WAL lets readers (the review UI, `scribe show`) run beside the pipeline's writes;
         // synchronous=FULL makes every acknowledged commit survive a power cut.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(Duration::from_secs(10))?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Every transaction here writes (at least an audit event), so it takes the write lock up
+    /// front: a deferred transaction that upgrades from read to write fails at once with
+    /// SQLITE_BUSY when another process committed in between, without waiting.
+    pub(crate) fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
     }
 
     pub fn path(&self) -> &Path {

@@ -124,7 +124,7 @@ impl Store {
     ) -> Result<EncounterId, StoreError> {
         may_handle_phi(by, "record a visit")?;
         let id = new_id();
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         insert_encounter(
             &tx,
             &id,
@@ -153,7 +153,7 @@ impl Store {
     ) -> Result<EncounterId, StoreError> {
         may_handle_phi(by, "record a visit")?;
         let id = new_id();
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         insert_encounter(&tx, &id, State::Drafting, Source::Transcript, template, None)?;
         insert_segments(&tx, &id, transcript)?;
         audit::append(&tx, by, "encounter.create.transcript", Some(&id), "treatment")?;
@@ -204,7 +204,7 @@ impl Store {
 
     pub fn audio(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Vec<i16>, StoreError> {
         may_handle_phi(by, "read audio")?;
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let mut pcm = Vec::new();
         {
             let mut stmt = tx.prepare("SELECT pcm FROM audio_chunks WHERE encounter_id = ?1 ORDER BY seq")?;
@@ -221,7 +221,7 @@ impl Store {
     /// Stores the transcript and moves the encounter on to drafting.
     pub fn save_transcript(&mut self, by: &Actor, id: &str, transcript: &Transcript) -> Result<(), StoreError> {
         may_handle_phi(by, "write a transcript")?;
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         transition(&tx, id, &[State::Transcribing], State::Drafting, None)?;
         // A retried job replaces what an interrupted one may have written.
         tx.execute("DELETE FROM segments WHERE encounter_id = ?1", [id])?;
@@ -233,7 +233,7 @@ impl Store {
 
     pub fn transcript(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Transcript, StoreError> {
         may_handle_phi(by, "read a transcript")?;
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let segments = {
             let mut stmt = tx.prepare(
                 "SELECT id, start_ms, end_ms, speaker, text, confidence, words FROM segments WHERE encounter_id = ?1 ORDER BY id",
@@ -272,7 +272,7 @@ impl Store {
     /// Stores a validated draft and moves the encounter to review.
     pub fn save_draft(&mut self, by: &Actor, id: &str, draft: &Draft, model: &str) -> Result<u32, StoreError> {
         may_handle_phi(by, "write a draft")?;
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         transition(&tx, id, &[State::Drafting], State::AwaitingReview, None)?;
         let version: u32 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM drafts WHERE encounter_id = ?1",
@@ -292,7 +292,7 @@ impl Store {
     /// The newest draft and its version, if any.
     pub fn latest_draft(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<(u32, Draft)>, StoreError> {
         may_handle_phi(by, "read a draft")?;
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let row: Option<(u32, String)> = tx
             .query_row(
                 "SELECT version, body FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
@@ -316,7 +316,7 @@ impl Store {
 
     /// Marks an in-flight encounter failed with a reason a person can act on.
     pub fn fail(&mut self, by: &Actor, id: &str, reason: &str) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         transition(
             &tx,
             id,

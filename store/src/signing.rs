@@ -123,7 +123,7 @@ impl Store {
         let (version, draft) = self
             .latest_draft(signer, id, "signing")?
             .ok_or_else(|| StoreError::NoDraft(id.into()))?;
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         transition(&tx, id, &[State::AwaitingReview], State::Signed, None)?;
         let pkcs8: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'signing_key_pkcs8'", [], |r| {
             r.get(0)
@@ -153,7 +153,7 @@ impl Store {
     }
 
     pub fn signed_note(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<SignedNote>, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let note = tx
             .query_row(
                 "SELECT encounter_id, draft_version, canonical_text, sha256, signature, key_id, signer, signed_ms

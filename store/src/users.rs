@@ -70,7 +70,7 @@ impl Store {
             .hash_password(password.as_bytes(), &salt)
             .map_err(|e| StoreError::Corrupt(format!("hashing failed: {e}")))?
             .to_string();
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| {
             r.get(0)
         })?;
@@ -94,7 +94,7 @@ impl Store {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let Some((role, hash)) = row else {
             crate::audit::append(
                 &tx,

@@ -57,7 +57,7 @@ pub struct Config {
     pub drafting: DraftingConfig,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AsrConfig {
     /// Threads for whisper; 0 means all cores.
@@ -85,12 +85,6 @@ impl Default for Config {
             asr: AsrConfig::default(),
             drafting: DraftingConfig::default(),
         }
-    }
-}
-
-impl Default for AsrConfig {
-    fn default() -> Self {
-        AsrConfig { threads: 0 }
     }
 }
 

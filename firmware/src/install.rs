@@ -82,11 +82,7 @@ impl Fetch for PipFetcher {
             })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let last = stderr
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()
-                .unwrap_or("no output");
+            let last = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no output");
             return Err(InstallError::Fetch(format!(
                 "pip exited with {}: {last}",
                 output.status

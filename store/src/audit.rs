@@ -31,31 +31,25 @@ pub struct ChainReport {
     pub broken_at: Option<(i64, String)>,
 }
 
-fn event_hash(
-    prev: &str,
-    seq: i64,
-    at_ms: i64,
-    actor: &str,
-    role: &str,
-    action: &str,
-    encounter: Option<&str>,
-    purpose: &str,
-) -> String {
-    let mut h = Sha256::new();
-    for field in [
-        prev,
-        &seq.to_string(),
-        &at_ms.to_string(),
-        actor,
-        role,
-        action,
-        encounter.unwrap_or(""),
-        purpose,
-    ] {
-        h.update(field.as_bytes());
-        h.update([0x1f]); // unit separator: fields cannot run into each other
+impl AuditEvent {
+    /// SHA-256 over the previous hash and every field, separated so fields cannot run together.
+    fn expected_hash(&self) -> String {
+        let mut h = Sha256::new();
+        for field in [
+            self.prev_hash.as_str(),
+            &self.seq.to_string(),
+            &self.at_ms.to_string(),
+            &self.actor,
+            &self.role,
+            &self.action,
+            self.encounter_id.as_deref().unwrap_or(""),
+            &self.purpose,
+        ] {
+            h.update(field.as_bytes());
+            h.update([0x1f]);
+        }
+        hex::encode(h.finalize())
     }
-    hex::encode(h.finalize())
 }
 
 /// Appends an event inside the caller's transaction, so the event commits with the access.
@@ -76,14 +70,32 @@ pub(crate) fn append(
             rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
             e => Err(e),
         })?;
-    let seq = last_seq + 1;
-    let at_ms = crate::now_ms();
-    let role = actor.role.as_str();
-    let hash = event_hash(&prev, seq, at_ms, &actor.name, role, action, encounter, purpose);
+    let mut e = AuditEvent {
+        seq: last_seq + 1,
+        at_ms: crate::now_ms(),
+        actor: actor.name.clone(),
+        role: actor.role.as_str().into(),
+        action: action.into(),
+        encounter_id: encounter.map(str::to_string),
+        purpose: purpose.into(),
+        prev_hash: prev,
+        hash: String::new(),
+    };
+    e.hash = e.expected_hash();
     tx.execute(
         "INSERT INTO audit_events (seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![seq, at_ms, actor.name, role, action, encounter, purpose, prev, hash],
+        params![
+            e.seq,
+            e.at_ms,
+            e.actor,
+            e.role,
+            e.action,
+            e.encounter_id,
+            e.purpose,
+            e.prev_hash,
+            e.hash
+        ],
     )?;
     Ok(())
 }
@@ -134,18 +146,7 @@ impl Store {
                 Some(format!("sequence jumps to {} where {expected_seq} was expected", e.seq))
             } else if e.prev_hash != prev {
                 Some("does not link to the event before it".to_string())
-            } else if e.hash
-                != event_hash(
-                    &prev,
-                    e.seq,
-                    e.at_ms,
-                    &e.actor,
-                    &e.role,
-                    &e.action,
-                    e.encounter_id.as_deref(),
-                    &e.purpose,
-                )
-            {
+            } else if e.hash != e.expected_hash() {
                 Some("its contents do not match its hash".to_string())
             } else {
                 None

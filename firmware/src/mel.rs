@@ -8,27 +8,28 @@
 const SAMPLE_RATE: f64 = 16_000.0;
 pub const N_FFT: usize = 400;
 
+// Slaney's mel scale: linear below 1 kHz, logarithmic above.
+const F_SP: f64 = 200.0 / 3.0;
+const MIN_LOG_HZ: f64 = 1000.0;
+const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
+
+fn logstep() -> f64 {
+    6.4f64.ln() / 27.0
+}
+
 fn hz_to_mel(f: f64) -> f64 {
-    let f_sp = 200.0 / 3.0;
-    let min_log_hz = 1000.0;
-    let min_log_mel = min_log_hz / f_sp;
-    let logstep = 6.4f64.ln() / 27.0;
-    if f >= min_log_hz {
-        min_log_mel + (f / min_log_hz).ln() / logstep
+    if f >= MIN_LOG_HZ {
+        MIN_LOG_MEL + (f / MIN_LOG_HZ).ln() / logstep()
     } else {
-        f / f_sp
+        f / F_SP
     }
 }
 
 fn mel_to_hz(m: f64) -> f64 {
-    let f_sp = 200.0 / 3.0;
-    let min_log_hz = 1000.0;
-    let min_log_mel = min_log_hz / f_sp;
-    let logstep = 6.4f64.ln() / 27.0;
-    if m >= min_log_mel {
-        min_log_hz * (logstep * (m - min_log_mel)).exp()
+    if m >= MIN_LOG_MEL {
+        MIN_LOG_HZ * (logstep() * (m - MIN_LOG_MEL)).exp()
     } else {
-        f_sp * m
+        F_SP * m
     }
 }
 

@@ -17,6 +17,11 @@ use crate::job::{ModelRef, Request, Response};
 
 /// Serves requests until the daemon closes the pipe. `handle` gets each request and its payload.
 pub fn serve(mut handle: impl FnMut(Request, Vec<u8>) -> Response) -> ExitCode {
+    if let Err(e) = isolate_network() {
+        // Not fatal: some kernels forbid namespaces to unprivileged users. The service unit's
+        // PrivateNetwork=yes isolates the worker there; say so, so it shows in the daemon's log.
+        eprintln!("worker: cannot leave the host network namespace ({e}); relying on the service's network isolation");
+    }
     let frames_out = match private_stdout() {
         Ok(f) => f,
         Err(e) => {
@@ -41,6 +46,23 @@ pub fn serve(mut handle: impl FnMut(Request, Vec<u8>) -> Response) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+}
+
+/// Moves this process into a new, empty network namespace: its only interface is a loopback that
+/// is down, so no engine code can reach any network, whatever it tries. Must run while the
+/// process is still single-threaded (unshare(CLONE_NEWUSER) refuses otherwise).
+fn isolate_network() -> std::io::Result<()> {
+    // SAFETY: unshare only changes this process's namespace membership.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNET) == 0 {
+            return Ok(());
+        }
+        // Without CAP_SYS_ADMIN, a new user namespace grants it for the network namespace.
+        if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) == 0 {
+            return Ok(());
+        }
+    }
+    Err(std::io::Error::last_os_error())
 }
 
 /// Duplicates stdout for frames and points fd 1 at stderr.

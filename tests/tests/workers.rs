@@ -97,6 +97,22 @@ fn a_killed_drafting_worker_fails_its_job_and_the_next_job_succeeds() {
     let worker = wait_for("the drafting worker", Duration::from_secs(60), || {
         children_named(daemon.pid(), "scribe-draft-worker").into_iter().next()
     });
+    // The worker runs in a network namespace of its own: no interface but a loopback that is down.
+    let netns = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    wait_for(
+        "the worker to leave the daemon's network namespace",
+        Duration::from_secs(5),
+        || (netns(worker) != netns(daemon.pid())).then_some(()),
+    );
+    let links = std::fs::read_to_string(format!("/proc/{worker}/net/dev")).unwrap();
+    let interfaces: Vec<&str> = links
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(interfaces, ["lo"], "{links}");
+
     // SAFETY: signalling a process this test's daemon started.
     unsafe { libc::kill(worker as i32, libc::SIGABRT) };
 

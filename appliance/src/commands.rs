@@ -118,6 +118,40 @@ pub fn models_verify(ctx: &Context, profile: Option<&str>) -> Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+pub fn templates_list(ctx: &Context) -> Result<ExitCode> {
+    for name in drafting::Template::builtin_names() {
+        let t = drafting::Template::builtin(name).expect("listed");
+        println!("{name:<12} built-in  {} ({} sections)", t.title, t.sections.len());
+    }
+    let dir = ctx.config.templates_dir(&ctx.home);
+    let mut ok = true;
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        for file in files {
+            match drafting::Template::load(&file) {
+                Ok(t) => println!("{:<12} clinic    {} ({} sections)", t.name, t.title, t.sections.len()),
+                Err(e) => {
+                    ok = false;
+                    println!("INVALID      {e}");
+                }
+            }
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub fn templates_check(file: &Path) -> Result<ExitCode> {
+    let t = drafting::Template::load(file)?;
+    let names: Vec<&str> = t.sections.iter().map(|s| s.name.as_str()).collect();
+    println!("OK: {} ({}): {}", t.name, t.title, names.join(" / "));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn import_ct2(dir: &Path, out: &Path) -> Result<ExitCode> {
     firmware::import_ct2(dir, out)?;
     let sha = protocol::worker::sha256_file(out)?;

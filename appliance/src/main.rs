@@ -6,6 +6,7 @@
 mod commands;
 mod config;
 mod dialogue;
+mod evaluate;
 mod lock;
 mod logging;
 mod pipeline;
@@ -82,6 +83,16 @@ enum Command {
     Verify { id: String },
     /// Run the pipeline: supervise the engine workers and process queued encounters.
     Daemon,
+    /// List or check note templates.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
+    /// Evaluate drafting against reference notes.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -114,6 +125,41 @@ enum ModelsCommand {
     },
     /// Convert a CTranslate2 (faster-whisper) Whisper model folder into a whisper.cpp ggml file.
     ImportCt2 { dir: PathBuf, out: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// The shipped templates and the clinic's own (<home>/templates), with any errors.
+    List,
+    /// Check a template file; errors name the file and line.
+    Check { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Draft ACI-Bench dialogues and report ROUGE, completeness, citation and flag shares, time.
+    AciBench {
+        /// The folder holding ACI-Bench's {train,valid}.csv.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "valid")]
+        split: String,
+        /// Only the first N encounters.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Where the Markdown report and plot are written.
+        #[arg(long, default_value = "eval-report")]
+        out: PathBuf,
+        #[arg(long, default_value = "aci")]
+        template: String,
+        /// Speak each dialogue with espeak-ng and run the speech path first; also reports WER.
+        #[arg(long)]
+        audio: bool,
+        /// Planted-fact check: remove each dialogue's first dose before drafting and report whether
+        /// the draft states it, and if so whether it was flagged (dialogues without a dose are skipped).
+        #[arg(long)]
+        planted: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +200,35 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify,
         } => commands::audit_verify(&ctx),
+        Command::Templates {
+            command: TemplatesCommand::List,
+        } => commands::templates_list(&ctx),
+        Command::Templates {
+            command: TemplatesCommand::Check { file },
+        } => commands::templates_check(&file),
+        Command::Eval {
+            command:
+                EvalCommand::AciBench {
+                    data,
+                    split,
+                    limit,
+                    out,
+                    template,
+                    audio,
+                    planted,
+                },
+        } => evaluate::aci_bench(
+            &ctx,
+            &evaluate::AciBenchArgs {
+                data: &data,
+                split: &split,
+                limit,
+                out: &out,
+                template: &template,
+                audio,
+                planted,
+            },
+        ),
     };
     match result {
         Ok(code) => code,

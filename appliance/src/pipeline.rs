@@ -8,9 +8,9 @@
 use anyhow::{Context, Result, bail};
 use drafting::{Prompt, Template};
 use firmware::{Manifest, ModelSpec};
-use protocol::Transcript;
 use protocol::frame::pcm_to_bytes;
 use protocol::job::{GenerateJob, JobStats, Request, Response};
+use protocol::{Draft, Segment, Transcript};
 use store::{Actor, State, Store};
 
 use crate::config::{Config, Home, threads};
@@ -108,28 +108,32 @@ impl Pipeline {
         let span = tracing::info_span!("transcribe", encounter = id);
         let _enter = span.enter();
         let pcm = store.audio(&self.actor, id, "transcription")?;
-        let answer = self.asr.call(&Request::Transcribe, &pcm_to_bytes(&pcm));
-        match answer {
+        match self.transcribe_pcm(&pcm) {
+            Ok((transcript, stats)) => {
+                store.save_transcript(&self.actor, id, &transcript)?;
+                record(store, id, "asr", true, &stats)
+            }
+            Err(reason) => self.fail(store, id, "asr", &format!("transcription failed: {reason}")),
+        }
+    }
+
+    /// Transcribes 16 kHz mono audio with the ASR worker. The pipeline stage and `scribe eval`
+    /// both transcribe through here.
+    pub fn transcribe_pcm(&mut self, pcm: &[i16]) -> Result<(Transcript, JobStats), String> {
+        match self.asr.call(&Request::Transcribe, &pcm_to_bytes(pcm)) {
             Ok(Response::Transcript { segments, stats }) => {
-                let transcript = Transcript { segments };
                 tracing::info!(
-                    segments = transcript.segments.len(),
+                    segments = segments.len(),
                     audio_ms = stats.audio_ms,
                     wall_ms = stats.wall_ms,
                     peak_rss_kb = stats.peak_rss_kb,
                     "transcribed"
                 );
-                store.save_transcript(&self.actor, id, &transcript)?;
-                record(store, id, "asr", true, &stats)
+                Ok((Transcript { segments }, stats))
             }
-            Ok(Response::Failed { reason }) => self.fail(store, id, "asr", &format!("transcription failed: {reason}")),
-            Ok(other) => self.fail(
-                store,
-                id,
-                "asr",
-                &format!("transcription failed: unexpected answer {}", kind_of(&other)),
-            ),
-            Err(e) => self.fail(store, id, "asr", &format!("transcription failed: {e}")),
+            Ok(Response::Failed { reason }) => Err(reason),
+            Ok(other) => Err(format!("unexpected answer {}", kind_of(&other))),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -138,60 +142,96 @@ impl Pipeline {
         let _enter = span.enter();
         let encounter = store.encounter(id)?;
         let transcript = store.transcript(&self.actor, id, "drafting")?;
-        if transcript.segments.is_empty() {
-            return self.fail(
-                store,
-                id,
-                "draft",
-                "no speech was recognized in the recording, so there is nothing to draft",
-            );
-        }
         let template = match crate::templates::resolve(&encounter.template, &self.templates_dir) {
             Ok(t) => t,
             Err(e) => return self.fail(store, id, "draft", &format!("template problem: {e:#}")),
         };
-        let job = generate_job(&transcript, &template);
-        match self.drafter.call(&Request::Generate(job), &[]) {
-            Ok(Response::Generated { text, stats }) => {
-                tracing::info!(
-                    prompt_tokens = stats.prompt_tokens,
-                    generated_tokens = stats.generated_tokens,
-                    prompt_tok_s = stats.prompt_tokens_per_s(),
-                    gen_tok_s = stats.generated_tokens_per_s(),
-                    peak_rss_kb = stats.peak_rss_kb,
-                    "generated"
-                );
-                let mut draft = match drafting::parse(&text, &template) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        return self.fail(
-                            store,
-                            id,
-                            "draft",
-                            &format!("the model's note did not follow the {} template: {e}", template.name),
-                        );
-                    }
-                };
-                if let Err(e) = drafting::validate(&mut draft, &transcript) {
-                    return self.fail(store, id, "draft", &format!("the draft failed validation: {e}"));
-                }
-                tracing::info!(
-                    sentences = draft.sentences().count(),
-                    flags = draft.flag_count(),
-                    "draft validated"
-                );
+        match self.draft_note(&transcript, &template) {
+            Ok((draft, stats)) => {
                 store.save_draft(&self.actor, id, &draft, &self.llm_name)?;
                 record(store, id, "draft", true, &stats)
             }
-            Ok(Response::Failed { reason }) => self.fail(store, id, "draft", &format!("drafting failed: {reason}")),
-            Ok(other) => self.fail(
-                store,
-                id,
-                "draft",
-                &format!("drafting failed: unexpected answer {}", kind_of(&other)),
-            ),
-            Err(e) => self.fail(store, id, "draft", &format!("drafting failed: {e}")),
+            Err(e) => self.fail(store, id, "draft", &e.to_string()),
         }
+    }
+
+    /// Drafts a note from one transcript: prompt and grammar, the drafting worker, then the parser
+    /// and the validator. The pipeline stage and `scribe eval` both draft through here.
+    ///
+    /// A visit too long for the model's context is drafted in parts (halving the transcript until
+    /// each part fits) and the parts' sentences are merged section by section, so no part of the
+    /// transcript is dropped and every citation still names the original segment.
+    pub fn draft_note(
+        &mut self,
+        transcript: &Transcript,
+        template: &Template,
+    ) -> Result<(Draft, JobStats), DraftError> {
+        if transcript.segments.is_empty() {
+            return Err(DraftError::NoSpeech);
+        }
+        let (mut draft, stats, parts) = self.draft_part(&transcript.segments, template)?;
+        drafting::validate(&mut draft, transcript).map_err(|e| DraftError::Invalid(e.to_string()))?;
+        tracing::info!(
+            sentences = draft.sentences().count(),
+            flags = draft.flag_count(),
+            parts,
+            "draft validated"
+        );
+        Ok((draft, stats))
+    }
+
+    fn draft_part(
+        &mut self,
+        segments: &[Segment],
+        template: &Template,
+    ) -> Result<(Draft, JobStats, usize), DraftError> {
+        let part = Transcript {
+            segments: segments.to_vec(),
+        };
+        let job = generate_job(&part, template);
+        let (text, stats) = match self.drafter.call(&Request::Generate(job), &[]) {
+            Ok(Response::Generated { text, stats }) => (text, stats),
+            Ok(Response::ContextFull {
+                prompt_tokens,
+                answer_tokens,
+                context_tokens,
+            }) => {
+                if segments.len() < 2 {
+                    return Err(DraftError::Engine(format!(
+                        "one transcript segment ({prompt_tokens} prompt tokens + {answer_tokens} for the answer) \
+                         does not fit the model's context of {context_tokens} tokens"
+                    )));
+                }
+                tracing::info!(
+                    prompt_tokens,
+                    context_tokens,
+                    segments = segments.len(),
+                    "transcript too long: drafting in parts"
+                );
+                let (first, second) = segments.split_at(split_point(segments));
+                let (a, stats_a, parts_a) = self.draft_part(first, template)?;
+                let (b, stats_b, parts_b) = self.draft_part(second, template)?;
+                return Ok((merge(a, b), add_stats(stats_a, stats_b), parts_a + parts_b));
+            }
+            Ok(Response::Failed { reason }) => return Err(DraftError::Engine(reason)),
+            Ok(other) => return Err(DraftError::Engine(format!("unexpected answer {}", kind_of(&other)))),
+            Err(e) => return Err(DraftError::Engine(e.to_string())),
+        };
+        tracing::info!(
+            prompt_tokens = stats.prompt_tokens,
+            generated_tokens = stats.generated_tokens,
+            prompt_tok_s = stats.prompt_tokens_per_s(),
+            gen_tok_s = stats.generated_tokens_per_s(),
+            peak_rss_kb = stats.peak_rss_kb,
+            "generated"
+        );
+        let draft = drafting::parse(&text, template).map_err(|e| {
+            DraftError::OffTemplate(format!(
+                "the model's note did not follow the {} template: {e}",
+                template.name
+            ))
+        })?;
+        Ok((draft, stats, 1))
     }
 
     fn fail(&mut self, store: &mut Store, id: &str, stage: &str, reason: &str) -> Result<()> {
@@ -200,6 +240,56 @@ impl Pipeline {
         store.fail(&self.actor, id, reason).context("recording the failure")?;
         record(store, id, stage, false, &JobStats::default())
     }
+}
+
+/// Where to halve a transcript: the segment boundary nearest half of its text.
+fn split_point(segments: &[Segment]) -> usize {
+    let total: usize = segments.iter().map(|s| s.text.len()).sum();
+    let mut acc = 0;
+    for (i, s) in segments.iter().enumerate() {
+        acc += s.text.len();
+        if acc * 2 >= total {
+            return (i + 1).clamp(1, segments.len() - 1);
+        }
+    }
+    segments.len() / 2
+}
+
+/// Section by section, the first part's sentences then the second's, without exact repeats.
+fn merge(mut a: Draft, b: Draft) -> Draft {
+    for (section, more) in a.sections.iter_mut().zip(b.sections) {
+        for sentence in more.sentences {
+            if !section.sentences.iter().any(|s| s.text == sentence.text) {
+                section.sentences.push(sentence);
+            }
+        }
+    }
+    a
+}
+
+fn add_stats(a: JobStats, b: JobStats) -> JobStats {
+    JobStats {
+        wall_ms: a.wall_ms + b.wall_ms,
+        audio_ms: a.audio_ms + b.audio_ms,
+        prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+        prompt_ms: a.prompt_ms + b.prompt_ms,
+        generated_tokens: a.generated_tokens + b.generated_tokens,
+        generate_ms: a.generate_ms + b.generate_ms,
+        peak_rss_kb: a.peak_rss_kb.max(b.peak_rss_kb),
+    }
+}
+
+/// Why no draft was made, in words for the person who sees the failed encounter.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    #[error("no speech was recognized in the recording, so there is nothing to draft")]
+    NoSpeech,
+    #[error("{0}")]
+    OffTemplate(String),
+    #[error("the draft failed validation: {0}")]
+    Invalid(String),
+    #[error("drafting failed: {0}")]
+    Engine(String),
 }
 
 /// The one place a drafting job is assembled: from this encounter's transcript and template only.
@@ -224,5 +314,47 @@ fn kind_of(r: &Response) -> &'static str {
         Response::Transcript { .. } => "transcript",
         Response::Generated { .. } => "generated",
         Response::Failed { .. } => "failed",
+        Response::ContextFull { .. } => "context full",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Segment, Speaker};
+
+    fn transcript(texts: &[&str]) -> Transcript {
+        Transcript {
+            segments: texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Segment {
+                    id: i as u32 + 1,
+                    start_ms: 0,
+                    end_ms: 1,
+                    speaker: Speaker::Patient,
+                    text: t.to_string(),
+                    confidence: 1.0,
+                    words: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    /// Minimum necessary: a drafting job is the template's text plus this transcript's lines.
+    #[test]
+    fn a_drafting_job_carries_the_template_and_one_transcript_and_nothing_else() {
+        let soap = Template::builtin("soap").unwrap();
+        let visit = transcript(&["my knee hurts", "since tuesday"]);
+        let job = generate_job(&visit, &soap);
+        let bare = generate_job(&Transcript::default(), &soap);
+        assert_eq!(job.system, bare.system, "the system prompt holds no encounter data");
+        let added: Vec<&str> = job
+            .user
+            .lines()
+            .filter(|l| !bare.user.lines().any(|b| b == *l))
+            .collect();
+        assert_eq!(added, ["S1 patient: my knee hurts", "S2 patient: since tuesday"]);
+        assert!(job.grammar.contains("seg ::= \"S1\" | \"S2\"\n"), "{}", job.grammar);
     }
 }

@@ -11,13 +11,22 @@ pub fn resolve(name: &str, clinic_dir: &Path) -> Result<Template> {
     }
     let file = clinic_dir.join(format!("{name}.toml"));
     if file.exists() {
-        return Ok(Template::load(&file)?);
+        let template = Template::load(&file)?;
+        if template.name != name {
+            bail!(
+                "template file {} declares name {:?}; the name must match the file name",
+                file.display(),
+                template.name
+            );
+        }
+        return Ok(template);
     }
     match Template::builtin(name) {
         Some(t) => Ok(t),
         None => bail!(
-            "no template {name:?} (looked in {} and the built-in templates: soap)",
-            clinic_dir.display()
+            "no template {name:?} (looked in {} and the built-in templates: {})",
+            clinic_dir.display(),
+            Template::builtin_names().collect::<Vec<_>>().join(", ")
         ),
     }
 }

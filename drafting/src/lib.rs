@@ -12,6 +12,7 @@ mod template;
 mod validate;
 
 pub use grammar::{grammar, max_tokens};
+pub use numbers::numbers_in;
 pub use parse::{ParseError, parse};
 pub use prompt::Prompt;
 pub use template::{SectionSpec, Template, TemplateError};

@@ -37,15 +37,25 @@ pub struct TemplateError {
     pub message: String,
 }
 
-const SOAP: &str = include_str!("../templates/soap.toml");
+/// The templates that ship with the appliance: (name, TOML).
+const BUILTIN: &[(&str, &str)] = &[
+    ("soap", include_str!("../templates/soap.toml")),
+    ("apso", include_str!("../templates/apso.toml")),
+    ("hp", include_str!("../templates/hp.toml")),
+    ("progress", include_str!("../templates/progress.toml")),
+    ("aci", include_str!("../templates/aci.toml")),
+];
 
 impl Template {
     /// The templates that ship with the appliance.
     pub fn builtin(name: &str) -> Option<Template> {
-        match name {
-            "soap" => Some(Template::parse(SOAP, "builtin:soap.toml").expect("shipped template is valid")),
-            _ => None,
-        }
+        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;
+        Some(Template::parse(text, &format!("builtin:{name}.toml")).expect("shipped templates are valid"))
+    }
+
+    /// Names of the shipped templates.
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(n, _)| *n)
     }
 
     pub fn load(path: &Path) -> Result<Template, TemplateError> {
@@ -62,7 +72,7 @@ impl Template {
     pub fn parse(text: &str, file: &str) -> Result<Template, TemplateError> {
         let error = |offset: Option<usize>, message: String| TemplateError {
             file: file.to_string(),
-            line: offset.map_or(0, |o| text[..o.min(text.len())].lines().count().max(1)),
+            line: offset.map_or(0, |o| text[..o.min(text.len())].matches('\n').count() + 1),
             message,
         };
         let template: Template =
@@ -90,6 +100,13 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shipped_template_parses_and_is_named_like_its_file() {
+        for name in Template::builtin_names() {
+            assert_eq!(Template::builtin(name).unwrap().name, name);
+        }
+    }
 
     #[test]
     fn soap_ships_with_four_sections() {

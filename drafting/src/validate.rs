@@ -72,6 +72,31 @@ fn flags_for(sentence: &Sentence, cited: &[&protocol::Segment]) -> Vec<Flag> {
         }
     }
     let sentence_words: HashSet<String> = words(&sentence.text).collect();
+    for side in ["left", "right", "bilateral"] {
+        if sentence_words.contains(side) && !source_words.contains(side) && seen.insert(side.to_string()) {
+            flags.push(Flag {
+                kind: FlagKind::UnsupportedLaterality,
+                term: side.into(),
+            });
+        }
+    }
+    // (affirmed somewhere, negated somewhere) for each finding of the cited text.
+    let mut source_findings: std::collections::HashMap<String, (bool, bool)> = std::collections::HashMap::new();
+    for (term, negated) in findings(&source) {
+        let e = source_findings.entry(term).or_default();
+        if negated { e.1 = true } else { e.0 = true }
+    }
+    for (term, negated) in findings(&sentence.text) {
+        let Some(&(affirmed, denied)) = source_findings.get(&term) else {
+            continue;
+        };
+        if !(if negated { denied } else { affirmed }) && seen.insert(term.clone()) {
+            flags.push(Flag {
+                kind: FlagKind::NegationMismatch,
+                term,
+            });
+        }
+    }
     for word in cited.iter().flat_map(|s| &s.words) {
         let w = word.text.trim().to_lowercase();
         let w = w.trim_matches(|c: char| !c.is_alphanumeric()).to_string();
@@ -83,6 +108,47 @@ fn flags_for(sentence: &Sentence, cited: &[&protocol::Segment]) -> Vec<Flag> {
         }
     }
     flags
+}
+
+/// Findings (pairs of adjacent content words: "chest pain") in order, each with whether it is
+/// negated ("no chest pain", "denies chest pain", "doesn't smoke cigarettes"). Questions are skipped:
+/// "any chest pain?" asserts nothing. Pairs rather than single words, because "no chest pain, but my
+/// knee pain…" negates the chest, not every pain.
+fn findings(text: &str) -> Vec<(String, bool)> {
+    const CUES: &[&str] = &[
+        "no", "not", "denies", "denied", "deny", "without", "never", "negative", "none", "nor",
+    ];
+    const WINDOW: usize = 3;
+    let content =
+        |t: &str| t.len() >= 3 && !CUES.contains(&t) && !is_stopword(t) && !t.chars().all(|c| c.is_ascii_digit());
+    let lower = text.to_lowercase().replace("n't", " not");
+    let mut out = Vec::new();
+    for clause in lower.split_inclusive(['.', '!', '?', ';', ',']) {
+        if clause.trim_end().ends_with('?') {
+            continue;
+        }
+        let tokens: Vec<&str> = clause
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        for (i, pair) in tokens.windows(2).enumerate() {
+            if content(pair[0]) && content(pair[1]) {
+                let negated = tokens[i.saturating_sub(WINDOW)..i].iter().any(|w| CUES.contains(w));
+                out.push((format!("{} {}", pair[0], pair[1]), negated));
+            }
+        }
+    }
+    out
+}
+
+fn is_stopword(w: &str) -> bool {
+    const STOP: &[&str] = &[
+        "that", "this", "with", "have", "has", "been", "were", "your", "they", "them", "there", "their", "about",
+        "what", "when", "which", "would", "could", "should", "some", "also", "does", "just", "like", "from", "into",
+        "will", "then", "than", "very", "much", "more", "okay", "yeah", "well", "know", "think", "patient", "reports",
+        "states", "said", "says", "feel", "feels", "feeling", "today", "since", "because", "other", "after", "before",
+    ];
+    STOP.contains(&w)
 }
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -295,6 +361,32 @@ mod tests {
         let mut d = draft("Continue metoprolol.", vec![1]);
         validate(&mut d, &t).unwrap();
         assert_eq!(kinds(&d), [(FlagKind::LowConfidence, "metoprolol".to_string())]);
+    }
+
+    #[test]
+    fn laterality_and_negation_must_match_the_cited_segments() {
+        let t = Transcript {
+            segments: vec![
+                seg(1, "any chest pain?"),
+                seg(2, "no chest pain. my left knee hurts and i don't smoke cigarettes."),
+            ],
+        };
+        let mut ok = draft(
+            "Denies chest pain; left knee pain; does not smoke cigarettes.",
+            vec![1, 2],
+        );
+        validate(&mut ok, &t).unwrap();
+        assert!(kinds(&ok).is_empty(), "{:?}", kinds(&ok));
+
+        let mut wrong = draft("Right knee pain with chest pain.", vec![1, 2]);
+        validate(&mut wrong, &t).unwrap();
+        assert_eq!(
+            kinds(&wrong),
+            [
+                (FlagKind::UnsupportedLaterality, "right".to_string()),
+                (FlagKind::NegationMismatch, "chest pain".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -42,6 +42,15 @@ fn main() -> ExitCode {
                     text: g.text,
                     stats: g.stats,
                 },
+                Err(llm::LlmError::ContextFull {
+                    prompt,
+                    answer,
+                    context,
+                }) => Response::ContextFull {
+                    prompt_tokens: prompt as u64,
+                    answer_tokens: answer as u64,
+                    context_tokens: context as u64,
+                },
                 Err(e) => Response::Failed { reason: e.to_string() },
             }
         }

@@ -37,6 +37,10 @@ pub enum FlagKind {
     UnsupportedMedication,
     /// The sentence rests on words the recognizer was unsure of.
     LowConfidence,
+    /// A side (left, right, bilateral) that the cited segments do not name.
+    UnsupportedLaterality,
+    /// The sentence asserts what the cited segments deny, or denies what they assert.
+    NegationMismatch,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -57,6 +57,13 @@ pub enum Response {
         text: String,
         stats: JobStats,
     },
+    /// The prompt plus the longest possible answer do not fit the model's context: the daemon
+    /// drafts from parts of the transcript instead. Nothing was generated.
+    ContextFull {
+        prompt_tokens: u64,
+        answer_tokens: u64,
+        context_tokens: u64,
+    },
     /// The job failed inside the worker; the worker is still usable.
     Failed {
         reason: String,

@@ -54,6 +54,8 @@ pub fn draft_text(d: &Draft) -> String {
                     FlagKind::UnsupportedNumber => "number not found in the cited segments",
                     FlagKind::UnsupportedMedication => "medication not found in the cited segments",
                     FlagKind::LowConfidence => "rests on a word the recognizer was unsure of",
+                    FlagKind::UnsupportedLaterality => "side not stated in the cited segments",
+                    FlagKind::NegationMismatch => "negation differs from the cited segments",
                 };
                 writeln!(out, "    ⚑ {:?}: {what}", f.term).unwrap();
             }

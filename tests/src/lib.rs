@@ -9,12 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// Who speaks a line of a synthesized visit; each gets a distinct espeak-ng voice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Voice {
-    Doctor,
-    Patient,
-}
+pub use eval::speech::{Voice, synthesize};
 
 /// A short primary-care visit used by the demo and the end-to-end tests.
 pub const VISIT: &[(Voice, &str)] = &[
@@ -41,39 +36,6 @@ pub const VISIT: &[(Voice, &str)] = &[
 /// Words of [`VISIT`] that a recognizer as small as tiny.en reliably gets, and that must never
 /// appear in a log or in the database file's bytes.
 pub const VISIT_KEY_WORDS: &[&str] = &["cough", "fever", "chest", "blood pressure", "temperature", "fluids"];
-
-/// Speaks `lines` with espeak-ng (a different voice per speaker) into one WAV at `out`.
-pub fn synthesize(lines: &[(Voice, &str)], out: &Path) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut parts = Vec::new();
-    for (i, (voice, text)) in lines.iter().enumerate() {
-        let part = dir.path().join(format!("{i:03}.wav"));
-        let voice = match voice {
-            Voice::Doctor => "en-us+m3",
-            Voice::Patient => "en-us+f2",
-        };
-        run_tool(
-            Command::new("espeak-ng")
-                .args(["-v", voice, "-s", "150", "-w"])
-                .arg(&part)
-                .arg(text),
-        )?;
-        parts.push(part);
-    }
-    run_tool(Command::new("sox").args(&parts).arg(out))
-}
-
-fn run_tool(cmd: &mut Command) -> Result<(), String> {
-    let name = cmd.get_program().to_string_lossy().into_owned();
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {name} ({e}); `cargo xtask test` installs it"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{name} failed: {}", String::from_utf8_lossy(&out.stderr)))
-    }
-}
 
 /// Where the built binaries are: `SCRIBE_BIN_DIR`, else beside this test executable's `deps/`.
 pub fn bin_dir() -> PathBuf {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use eval::speech::{wer, words};
 use protocol::frame::{pcm_to_bytes, read_frame, write_frame};
 use protocol::job::{ModelRef, Request, Response};
 use tests::{bin_dir, models_dir, text, visit_wav};
@@ -40,27 +41,6 @@ fn pip_target(requirement: &str, deps: bool, dir: &Path) -> PathBuf {
         std::fs::write(dir.join(".complete"), "").unwrap();
     }
     dir.to_path_buf()
-}
-
-fn words(s: &str) -> Vec<String> {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Word error rate of `hyp` against `reference` (Levenshtein over words).
-fn wer(reference: &[String], hyp: &[String]) -> f64 {
-    let mut prev: Vec<usize> = (0..=hyp.len()).collect();
-    for (i, r) in reference.iter().enumerate() {
-        let mut cur = vec![i + 1; hyp.len() + 1];
-        for (j, h) in hyp.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(r != h)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[hyp.len()] as f64 / reference.len().max(1) as f64
 }
 
 fn transcribe_with_worker(model: &Path, wav: &Path) -> String {
@@ -140,11 +120,4 @@ fn imported_tiny_en_matches_the_installed_model_and_transcribes_like_faster_whis
         error <= 0.15,
         "WER {error:.3} between faster-whisper on the original and whisper.cpp on the import\nref: {reference}\nours: {ours}"
     );
-}
-
-#[test]
-fn word_error_rate_counts_edits() {
-    let w = |s: &str| words(s);
-    assert_eq!(wer(&w("a b c d"), &w("a b c d")), 0.0);
-    assert_eq!(wer(&w("a b c d"), &w("a x c")), 0.5);
 }

@@ -1,0 +1,326 @@
+//! `scribe eval aci-bench`: drafts ACI-Bench dialogues through the real drafting path and scores
+//! them against the clinicians' notes.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use eval::report::{EncounterResult, Outcome, Planted, PlantedOutcome};
+use eval::rouge;
+use eval::speech::Voice;
+use protocol::{Draft, FlagKind, Speaker, Transcript};
+
+use crate::commands::Context;
+use crate::pipeline::{DraftError, Pipeline};
+
+pub struct AciBenchArgs<'a> {
+    pub data: &'a Path,
+    pub split: &'a str,
+    pub limit: Option<usize>,
+    pub out: &'a Path,
+    pub template: &'a str,
+    /// Synthesize each dialogue and run the speech path first.
+    pub audio: bool,
+    /// Remove the first dose from each dialogue and check the draft does not state it unflagged.
+    pub planted: bool,
+}
+
+pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
+    let encounters = eval::aci::load(args.data, args.split)?;
+    let template = crate::templates::resolve(args.template, &ctx.config.templates_dir(&ctx.home))?;
+    let (asr, llm) = ctx.manifest.profile(&ctx.config.profile)?;
+    let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
+    let section_names: Vec<&str> = template.sections.iter().map(|s| s.name.as_str()).collect();
+    let four_parts = section_names.len() == eval::aci::PARTS.len();
+
+    let scratch = tempfile::tempdir()?;
+    let mut results = Vec::new();
+    for enc in encounters.iter().take(args.limit.unwrap_or(usize::MAX)) {
+        let started = Instant::now();
+        let (dialogue, planted) = if args.planted {
+            match remove_first_dose(&enc.dialogue) {
+                Some((changed, removed, number)) => (changed, Some((removed, number))),
+                None => continue,
+            }
+        } else {
+            (enc.dialogue.clone(), None)
+        };
+        let typed = crate::dialogue::parse_dialogue(&dialogue)
+            .with_context(|| format!("ACI-Bench encounter {}", enc.encounter_id))?;
+        let reference = eval::aci::reference_parts(&enc.note);
+        let (transcript, wer) = if args.audio {
+            match hear(
+                &mut pipeline,
+                &typed,
+                &scratch.path().join(format!("{}.wav", enc.encounter_id)),
+            ) {
+                Ok(heard) => heard,
+                Err(e) => {
+                    let result = failed(
+                        &enc.encounter_id,
+                        started.elapsed().as_secs_f64(),
+                        DraftError::Engine(e),
+                    );
+                    results.push(result);
+                    continue;
+                }
+            }
+        } else {
+            (typed, None)
+        };
+        let drafted = pipeline.draft_note(&transcript, &template);
+        let seconds = started.elapsed().as_secs_f64();
+        let result = match drafted {
+            Ok((draft, stats)) => {
+                let mut r = score(
+                    &enc.encounter_id,
+                    &draft,
+                    &reference,
+                    &enc.note,
+                    four_parts,
+                    &transcript,
+                );
+                r.seconds = seconds;
+                r.prompt_tokens = stats.prompt_tokens;
+                r.generated_tokens = stats.generated_tokens;
+                r.wer = wer;
+                r.planted = planted.map(|(removed, number)| {
+                    let outcome = planted_outcome(&draft, &number);
+                    Planted {
+                        removed,
+                        number,
+                        outcome,
+                    }
+                });
+                r
+            }
+            Err(e) => failed(&enc.encounter_id, seconds, e),
+        };
+        eprintln!(
+            "{}: {:.0} s, R-1 {:.3}, R-L {:.3}, {} sentences, {} flagged, {:?}",
+            result.id,
+            result.seconds,
+            result.full.rouge1,
+            result.full.rouge_l,
+            result.sentences,
+            result.flagged,
+            result.outcome
+        );
+        results.push(result);
+    }
+
+    let summary = eval::report::summarize(&results, if four_parts { &section_names } else { &[] });
+    std::fs::create_dir_all(args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let stem = format!("aci-bench-{}", args.split);
+    let audio_setup = if args.audio {
+        format!(
+            " With --audio: each dialogue spoken by espeak-ng (two voices), transcribed by {} and drafted from \
+             that transcript (no speaker roles); WER counts number words against digits as errors.",
+            asr.name
+        )
+    } else {
+        String::new()
+    };
+    let setup = format!(
+        "Drafted with the `{}` template by {} (profile `{}`), greedy, grammar-constrained; dialogues given as \
+         typed transcripts unless --audio. ROUGE F1 with rouge_score's tokenisation, no stemming; \
+         draft text is the sentences without headings or citations, the reference is the note without its \
+         headings; ROUGE-L is over the whole note (rouge_score's rougeL, not rougeLsum). {} encounters of the \
+         {} split.{audio_setup}",
+        template.name,
+        llm.name,
+        ctx.config.profile,
+        results.len(),
+        args.split
+    );
+    let md = eval::report::markdown(
+        &format!("ACI-Bench {} split", args.split),
+        &setup,
+        &summary,
+        &results,
+        &format!("{stem}.svg"),
+    );
+    std::fs::write(args.out.join(format!("{stem}.md")), md)?;
+    std::fs::write(args.out.join(format!("{stem}.svg")), eval::report::svg(&results))?;
+    println!(
+        "ROUGE-1/2/L {:.2}/{:.2}/{:.2}; completeness {:.0} %; cited {:.0} %; flagged {:.0} %; off-template {}; failed {}; {:.1} s per encounter",
+        summary.full.rouge1 * 100.0,
+        summary.full.rouge2 * 100.0,
+        summary.full.rouge_l * 100.0,
+        summary.completeness * 100.0,
+        summary.cited_share * 100.0,
+        summary.flagged_share * 100.0,
+        summary.off_template,
+        summary.failed,
+        summary.seconds_per_encounter
+    );
+    println!("report: {}", args.out.join(format!("{stem}.md")).display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The speech path: speak the typed dialogue (a voice per speaker), transcribe it, and score the
+/// recognizer against the text.
+fn hear(pipeline: &mut Pipeline, typed: &Transcript, wav: &Path) -> Result<(Transcript, Option<f64>), String> {
+    let lines: Vec<(Voice, &str)> = typed
+        .segments
+        .iter()
+        .map(|s| {
+            (
+                if s.speaker == Speaker::Clinician {
+                    Voice::Doctor
+                } else {
+                    Voice::Patient
+                },
+                s.text.as_str(),
+            )
+        })
+        .collect();
+    eval::speech::synthesize(&lines, wav)?;
+    let pcm = audio::decode_wav_file(wav).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(wav);
+    let (heard, _) = pipeline.transcribe_pcm(&pcm.samples)?;
+    let text = |t: &Transcript| t.segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+    let wer = eval::speech::wer(&eval::speech::words(&text(typed)), &eval::speech::words(&text(&heard)));
+    Ok((heard, Some(wer)))
+}
+
+/// Replaces the first spoken dose ("twenty milligrams", "80 mg") and every repeat of it with
+/// "the usual dose". Returns the changed dialogue, the removed phrase and its number.
+fn remove_first_dose(dialogue: &str) -> Option<(String, String, String)> {
+    let tokens: Vec<&str> = dialogue.split(' ').collect();
+    let unit = |t: &str| matches!(t, "milligram" | "milligrams" | "mg");
+    let numeric = |t: &str| !drafting::numbers_in(t).is_empty() || t == "hundred";
+    let at = tokens
+        .iter()
+        .position(|t| unit(t))
+        .filter(|&i| i > 0 && numeric(tokens[i - 1]))?;
+    let mut start = at - 1;
+    while start > 0 && numeric(tokens[start - 1]) {
+        start -= 1;
+    }
+    let removed = tokens[start..=at].join(" ");
+    let number = drafting::numbers_in(&tokens[start..at].join(" ")).into_iter().next()?;
+    Some((dialogue.replace(&removed, "the usual dose"), removed, number))
+}
+
+fn planted_outcome(draft: &Draft, number: &str) -> PlantedOutcome {
+    let stating: Vec<&protocol::Sentence> = draft
+        .sentences()
+        .filter(|s| drafting::numbers_in(&s.text).iter().any(|n| n == number))
+        .collect();
+    if stating.is_empty() {
+        PlantedOutcome::NotStated
+    } else if stating.iter().all(|s| {
+        s.flags
+            .iter()
+            .any(|f| f.kind == FlagKind::UnsupportedNumber && f.term == number)
+    }) {
+        PlantedOutcome::StatedFlagged
+    } else {
+        PlantedOutcome::StatedUnflagged
+    }
+}
+
+fn sentences_text<'a>(sentences: impl Iterator<Item = &'a protocol::Sentence>) -> String {
+    sentences.map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+fn score(
+    id: &str,
+    draft: &Draft,
+    reference: &[String; 4],
+    note: &str,
+    four_parts: bool,
+    transcript: &protocol::Transcript,
+) -> EncounterResult {
+    let reference_body = reference.join("\n");
+    let full = rouge::scores(
+        if four_parts { &reference_body } else { note },
+        &sentences_text(draft.sentences()),
+    );
+    let mut sections = Vec::new();
+    let (mut expected, mut covered) = (0, 0);
+    if four_parts {
+        for (section, part) in draft.sections.iter().zip(reference) {
+            if part.trim().is_empty() {
+                continue;
+            }
+            expected += 1;
+            covered += usize::from(!section.sentences.is_empty());
+            sections.push((
+                section.name.clone(),
+                rouge::scores(part, &sentences_text(section.sentences.iter())),
+            ));
+        }
+    }
+    let unsupported = |s: &&protocol::Sentence| {
+        s.flags.iter().any(|f| {
+            matches!(
+                f.kind,
+                FlagKind::UnsupportedNumber
+                    | FlagKind::UnsupportedMedication
+                    | FlagKind::UnsupportedLaterality
+                    | FlagKind::NegationMismatch
+            )
+        })
+    };
+    EncounterResult {
+        id: id.to_string(),
+        outcome: Outcome::Drafted,
+        seconds: 0.0,
+        full,
+        sections,
+        sentences: draft.sentences().count(),
+        validly_cited: draft
+            .sentences()
+            .filter(|s| !s.citations.is_empty() && s.citations.iter().all(|c| transcript.segment(*c).is_some()))
+            .count(),
+        flagged: draft.sentences().filter(unsupported).count(),
+        sections_expected: expected,
+        sections_covered: covered,
+        prompt_tokens: 0,
+        generated_tokens: 0,
+        wer: None,
+        planted: None,
+    }
+}
+
+fn failed(id: &str, seconds: f64, e: DraftError) -> EncounterResult {
+    EncounterResult {
+        id: id.to_string(),
+        outcome: match e {
+            DraftError::OffTemplate(_) => Outcome::OffTemplate,
+            other => Outcome::Failed(other.to_string()),
+        },
+        seconds,
+        full: rouge::Scores::default(),
+        sections: Vec::new(),
+        sentences: 0,
+        validly_cited: 0,
+        flagged: 0,
+        sections_expected: 0,
+        sections_covered: 0,
+        prompt_tokens: 0,
+        generated_tokens: 0,
+        wer: None,
+        planted: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_dose_and_its_repeats_are_removed() {
+        let (changed, removed, number) =
+            remove_first_dose("[doctor] take twenty milligrams daily .\n[patient] twenty milligrams , okay .").unwrap();
+        assert_eq!(removed, "twenty milligrams");
+        assert_eq!(number, "20");
+        assert!(!changed.contains("twenty"), "{changed}");
+        let (_, removed, number) = remove_first_dose("increase lasix to 80 mg a day").unwrap();
+        assert_eq!((removed.as_str(), number.as_str()), ("80 mg", "80"));
+        assert!(remove_first_dose("no doses here").is_none());
+    }
+}

@@ -170,11 +170,13 @@ impl Pipeline {
             return Err(DraftError::NoSpeech);
         }
         let (mut draft, stats, parts) = self.draft_part(&transcript.segments, template)?;
+        let repeats = drafting::drop_repeated_sentences(&mut draft);
         drafting::validate(&mut draft, transcript).map_err(|e| DraftError::Invalid(e.to_string()))?;
         tracing::info!(
             sentences = draft.sentences().count(),
             flags = draft.flag_count(),
             parts,
+            repeats,
             "draft validated"
         );
         Ok((draft, stats))

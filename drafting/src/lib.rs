@@ -13,7 +13,7 @@ mod validate;
 
 pub use grammar::{grammar, max_tokens};
 pub use numbers::numbers_in;
-pub use parse::{ParseError, parse};
+pub use parse::{ParseError, drop_repeated_sentences, parse};
 pub use prompt::Prompt;
 pub use template::{SectionSpec, Template, TemplateError};
 pub use validate::{ValidationError, validate};

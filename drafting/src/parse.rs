@@ -63,6 +63,23 @@ pub fn parse(raw: &str, template: &Template) -> Result<Draft, ParseError> {
     })
 }
 
+/// Removes sentences that say again, word for word, what an earlier sentence of the draft said
+/// (small models loop across sections). Returns how many were removed. No transcript content is
+/// lost: the first occurrence, with its citations, stays.
+pub fn drop_repeated_sentences(draft: &mut Draft) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let mut dropped = 0;
+    for section in &mut draft.sections {
+        section.sentences.retain(|s| {
+            let key: String = s.text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+            let first = seen.insert(key);
+            dropped += usize::from(!first);
+            first
+        });
+    }
+    dropped
+}
+
 fn parse_sentence(line: &str, n: usize) -> Result<Sentence, ParseError> {
     let body = line.strip_prefix("- ").ok_or(ParseError::BadLine { line: n })?;
     let open = body.rfind(" [").ok_or(ParseError::NoCitations { line: n })?;
@@ -94,6 +111,15 @@ mod tests {
         assert_eq!(d.sections[0].sentences[0].text, "Cough for 3 days.");
         assert_eq!(d.sections[0].sentences[0].citations, vec![1, 2]);
         assert!(d.sections[1].sentences.is_empty());
+    }
+
+    #[test]
+    fn repeated_sentences_are_dropped_across_sections() {
+        let raw = "## Subjective\n- Knee pain. [S1]\n- Knee  pain. [S2]\n## Objective\n- Knee pain. [S1]\n- Swollen. [S3]\n## Assessment\n- Not discussed.\n## Plan\n- Rest. [S4]\n";
+        let mut d = parse(raw, &Template::builtin("soap").unwrap()).unwrap();
+        assert_eq!(drop_repeated_sentences(&mut d), 2);
+        let texts: Vec<&str> = d.sentences().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["Knee pain.", "Swollen.", "Rest."]);
     }
 
     #[test]

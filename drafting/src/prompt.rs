@@ -16,6 +16,12 @@ pub struct Prompt {
     pub user: String,
 }
 
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_lowercase().chain(c).collect())
+}
+
 impl Prompt {
     pub fn for_encounter(transcript: &Transcript, template: &Template) -> Prompt {
         let mut system = String::from(
@@ -23,8 +29,9 @@ impl Prompt {
              transcript. Use only facts stated in the transcript; never add facts, numbers or \
              medications that were not said. Write short, factual sentences in the third person. \
              End every sentence with the ids of the transcript segments it comes from, in \
-             brackets, like [S3] or [S3, S7]. If the visit did not cover a section, write \
-             \"- Not discussed.\" under it.\n\nFormat:\n",
+             brackets, like [S3] or [S3, S7]. Say each fact once, in the one section it belongs to; \
+             never repeat a sentence and never copy the section guide into the note. If the visit \
+             did not cover a section, write \"- Not discussed.\" under it.\n\nFormat:\n",
         );
         for (i, s) in template.sections.iter().enumerate() {
             writeln!(system, "## {}", s.name).unwrap();
@@ -35,9 +42,12 @@ impl Prompt {
             }
         }
 
-        let mut user = format!("Write a {} with these sections:\n", template.title);
+        let mut user = format!(
+            "Write a {}. Section guide (what belongs where; not text for the note):\n",
+            template.title
+        );
         for s in &template.sections {
-            writeln!(user, "- {}: {}", s.name, s.instruction).unwrap();
+            writeln!(user, "- {} covers {}", s.name, lowercase_first(&s.instruction)).unwrap();
         }
         user.push_str("\nTranscript:\n");
         for seg in &transcript.segments {

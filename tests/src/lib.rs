@@ -191,6 +191,19 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// The draft's section names, in order, from `scribe show --json`.
+pub fn section_names(show: &serde_json::Value) -> Vec<String> {
+    show["draft"]["sections"]
+        .as_array()
+        .map(|sections| {
+            sections
+                .iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A synthesized copy of [`VISIT`], made once per test binary.
 pub fn visit_wav() -> PathBuf {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();

@@ -1,7 +1,7 @@
 //! A recorded visit becomes an encrypted, signed, verifiable note — through the real command line,
 //! real whisper and llama models, and a real SQLCipher file.
 
-use tests::{Appliance, VISIT_KEY_WORDS, text, visit_wav};
+use tests::{Appliance, VISIT_KEY_WORDS, section_names, text, visit_wav};
 
 const SOAP: [&str; 4] = ["Subjective", "Objective", "Assessment", "Plan"];
 
@@ -56,12 +56,7 @@ fn a_recorded_visit_becomes_a_signed_verified_note() {
             "per-word confidence: {s}"
         );
     }
-    let sections: Vec<&str> = show["draft"]["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let sections = section_names(&show);
     assert_eq!(sections, SOAP);
     assert_cited(&show);
 

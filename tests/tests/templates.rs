@@ -1,7 +1,7 @@
 //! Clinics add their own templates as files; the grammar derived from a template makes every draft
 //! follow it, and a broken template is reported with its file and line.
 
-use tests::{Appliance, text};
+use tests::{Appliance, section_names, text};
 
 const DERM: &str = r#"name = "derm"
 title = "dermatology note"
@@ -42,12 +42,7 @@ fn a_clinic_template_shapes_the_draft_and_errors_name_file_and_line() {
     let (out, id) = app.ingest(&["--transcript", dialogue.to_str().unwrap(), "--template", "derm"]);
     assert!(out.status.success(), "{}", text(&out));
     let show = app.show(&id.unwrap());
-    let sections: Vec<&str> = show["draft"]["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let sections = section_names(&show);
     assert_eq!(sections, ["Lesion History", "Impression and Plan"]);
     assert_eq!(show["draft"]["template"], "derm");
 

@@ -227,12 +227,26 @@ impl Pipeline {
             peak_rss_kb = stats.peak_rss_kb,
             "generated"
         );
-        let draft = drafting::parse(&text, template).map_err(|e| {
-            DraftError::OffTemplate(format!(
-                "the model's note did not follow the {} template: {e}",
-                template.name
-            ))
-        })?;
+        let draft = match drafting::parse(&text, template) {
+            Ok(draft) => draft,
+            // Generation ran out of tokens before the template was complete (a small model
+            // rambling up to every sentence limit): ask again for fewer sentences per section.
+            Err(_)
+                if stats.generated_tokens >= u64::from(drafting::max_tokens(template)) && !template.is_shortened() =>
+            {
+                tracing::warn!(
+                    generated_tokens = stats.generated_tokens,
+                    "token limit reached; drafting again with fewer sentences"
+                );
+                return self.draft_part(segments, &template.shortened());
+            }
+            Err(e) => {
+                return Err(DraftError::OffTemplate(format!(
+                    "the model's note did not follow the {} template: {e}",
+                    template.name
+                )));
+            }
+        };
         Ok((draft, stats, 1))
     }
 

@@ -23,10 +23,11 @@ const MAX_SENTENCE_CHARS: u32 = 200;
 /// Most citations on one sentence.
 const MAX_CITATIONS: u32 = 4;
 
-/// The most tokens a draft under `template` can take: the grammar's bounds, at a conservative
-/// three characters per token.
+/// The token budget for a draft under `template`: the grammar's bounds at two characters per token
+/// (clinical prose averages nearer four; a rambling small model writing digits and symbols can
+/// go below two, and is then asked again for fewer sentences).
 pub fn max_tokens(template: &Template) -> u32 {
-    let per_sentence = MAX_SENTENCE_CHARS / 3 + 8 * MAX_CITATIONS;
+    let per_sentence = MAX_SENTENCE_CHARS / 2 + 8 * MAX_CITATIONS;
     template
         .sections
         .iter()

@@ -13,6 +13,9 @@ pub struct Template {
     pub title: String,
     #[serde(rename = "section")]
     pub sections: Vec<SectionSpec>,
+    /// Set on the derived copy made by [`Template::shortened`]; never read from a file.
+    #[serde(skip)]
+    shortened: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -66,6 +69,21 @@ impl Template {
             message: e.to_string(),
         })?;
         Template::parse(&text, &file)
+    }
+
+    /// The same sections with half as many sentences allowed in each (at least one): a second
+    /// attempt for a model that ran out of tokens.
+    pub fn shortened(&self) -> Template {
+        let mut t = self.clone();
+        t.shortened = true;
+        for s in &mut t.sections {
+            s.max_sentences = s.max_sentences.div_ceil(2);
+        }
+        t
+    }
+
+    pub fn is_shortened(&self) -> bool {
+        self.shortened
     }
 
     /// Parses and checks a template; errors name the file and line.

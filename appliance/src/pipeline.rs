@@ -271,14 +271,11 @@ fn split_point(segments: &[Segment]) -> usize {
     segments.len() / 2
 }
 
-/// Section by section, the first part's sentences then the second's, without exact repeats.
+/// Section by section, the first part's sentences then the second's. (Repeats across parts are
+/// dropped with all other repeats by `drop_repeated_sentences` in `draft_note`.)
 fn merge(mut a: Draft, b: Draft) -> Draft {
     for (section, more) in a.sections.iter_mut().zip(b.sections) {
-        for sentence in more.sentences {
-            if !section.sentences.iter().any(|s| s.text == sentence.text) {
-                section.sentences.push(sentence);
-            }
-        }
+        section.sentences.extend(more.sentences);
     }
     a
 }

@@ -49,11 +49,17 @@ fn models_dir() -> PathBuf {
     std::env::var_os("SCRIBE_MODELS").map_or_else(|| cache_dir().join("models"), PathBuf::from)
 }
 
+/// The checkout `cargo xtask` was run in, not the one this binary was compiled from: with a
+/// target dir shared between checkouts, one xtask binary serves them all.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    let cwd = std::env::current_dir().expect("a current directory");
+    match cwd.ancestors().find(|d| d.join("xtask/Cargo.toml").exists()) {
+        Some(root) => root.to_path_buf(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace")
+            .to_path_buf(),
+    }
 }
 
 fn cargo() -> Command {

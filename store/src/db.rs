@@ -10,9 +10,12 @@ use crate::{StoreError, keyfile};
 pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// How many failed logins lock an account, and for how long.
+    pub login_policy: crate::LoginPolicy,
 }
 
-const SCHEMA: &str = r#"
+/// The schema as the walking skeleton created it (version 1). Never edit a shipped step; add one.
+const SCHEMA_V1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 
 CREATE TABLE encounters (
@@ -105,7 +108,46 @@ CREATE TABLE job_runs (
 );
 "#;
 
-const SCHEMA_VERSION: &str = "1";
+/// Version 2: who recorded an encounter and who signs it, login lockout, addenda, break-glass.
+const SCHEMA_V2: &str = r#"
+-- Who recorded it, who is to sign it (NULL: any physician of the clinic), and the visit label
+-- people see in the inbox (e.g. "Room 2, 10:30").
+ALTER TABLE encounters ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE encounters ADD COLUMN assigned_to TEXT;
+ALTER TABLE encounters ADD COLUMN label TEXT NOT NULL DEFAULT '';
+
+ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_until_ms INTEGER NOT NULL DEFAULT 0;
+
+-- Addenda to a signed note: each signed like the note, and just as immutable.
+CREATE TABLE addenda (
+    encounter_id TEXT NOT NULL REFERENCES signed_notes (encounter_id),
+    seq INTEGER NOT NULL,
+    canonical_text TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signer TEXT NOT NULL,
+    signed_ms INTEGER NOT NULL,
+    PRIMARY KEY (encounter_id, seq)
+);
+CREATE TRIGGER addenda_are_immutable BEFORE UPDATE ON addenda
+BEGIN SELECT RAISE(ABORT, 'signed addenda are immutable'); END;
+CREATE TRIGGER addenda_are_kept BEFORE DELETE ON addenda
+BEGIN SELECT RAISE(ABORT, 'signed addenda are immutable'); END;
+
+-- Emergency access by a physician to an encounter that is not theirs: reason required, time-boxed.
+CREATE TABLE break_glass (
+    encounter_id TEXT NOT NULL REFERENCES encounters (id),
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    granted_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+"#;
+
+/// Schema steps in order; a database at version N has run the first N.
+const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
 
 impl Store {
     /// Creates a new store: a fresh random key in `key_path` (mode 0600) and an empty encrypted
@@ -119,13 +161,11 @@ impl Store {
         conn.pragma_update(None, "key", key.pragma_value())?;
         let mut store = Store::configure(conn, db_path)?;
         let tx = store.write_tx()?;
-        tx.execute_batch(SCHEMA)?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-            [SCHEMA_VERSION],
-        )?;
+        tx.execute_batch(SCHEMA_V1)?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')", [])?;
         crate::signing::create_appliance_key(&tx)?;
         tx.commit()?;
+        store.migrate()?;
         Ok(store)
     }
 
@@ -153,7 +193,39 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        Store::configure(conn, db_path)
+        let mut store = Store::configure(conn, db_path)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Runs the schema steps this database has not run yet, each in its own transaction.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: String = self.conn.query_row(
+            "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        let done: usize = version
+            .parse()
+            .ok()
+            .filter(|&v| (1..=MIGRATIONS.len()).contains(&v))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "database schema version {version} is not one this scribe knows (1 to {}); update scribe",
+                    MIGRATIONS.len()
+                ))
+            })?;
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(done) {
+            let tx = self.write_tx()?;
+            tx.execute_batch(step)?;
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [(i + 1).to_string()],
+            )?;
+            tx.commit()?;
+            tracing::info!(version = i + 1, "database schema migrated");
+        }
+        Ok(())
     }
 
     fn configure(conn: Connection, path: &Path) -> Result<Store, StoreError> {
@@ -166,6 +238,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            login_policy: crate::LoginPolicy::default(),
         })
     }
 

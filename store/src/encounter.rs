@@ -3,6 +3,7 @@
 use protocol::{Draft, Segment, Speaker, Transcript};
 use rusqlite::{OptionalExtension, params};
 
+use crate::review::authorize;
 use crate::{Actor, Role, Store, StoreError, audit};
 
 pub type EncounterId = String;
@@ -86,6 +87,23 @@ pub struct Encounter {
     pub updated_ms: i64,
     pub audio_ms: Option<i64>,
     pub failure_reason: Option<String>,
+    /// The user who recorded or uploaded it ("system:…" for the appliance's own operator).
+    pub created_by: String,
+    /// The physician who is to sign it; `None` means any physician of the clinic.
+    pub assigned_to: Option<String>,
+    /// What people call the visit in the inbox, e.g. "Room 2, 10:30" (may identify the patient).
+    pub label: String,
+}
+
+/// What is known about a visit when it is first stored.
+#[derive(Debug, Clone, Default)]
+pub struct NewEncounter {
+    pub template: String,
+    pub label: String,
+    pub assigned_to: Option<String>,
+    /// The clinician the visit belongs to when someone else stores it (the box's operator
+    /// ingesting a file for them); `None` means whoever stores it.
+    pub clinician: Option<String>,
 }
 
 /// One engine job's outcome and cost, for reports (no PHI).
@@ -119,7 +137,7 @@ impl Store {
     pub fn create_audio_encounter(
         &mut self,
         by: &Actor,
-        template: &str,
+        new: &NewEncounter,
         pcm: &[i16],
     ) -> Result<EncounterId, StoreError> {
         may_handle_phi(by, "record a visit")?;
@@ -128,9 +146,10 @@ impl Store {
         insert_encounter(
             &tx,
             &id,
+            by,
+            new,
             State::Transcribing,
             Source::Audio,
-            template,
             Some(pcm.len() as i64 * 1000 / 16_000),
         )?;
         {
@@ -148,13 +167,13 @@ impl Store {
     pub fn create_transcript_encounter(
         &mut self,
         by: &Actor,
-        template: &str,
+        new: &NewEncounter,
         transcript: &Transcript,
     ) -> Result<EncounterId, StoreError> {
         may_handle_phi(by, "record a visit")?;
         let id = new_id();
         let tx = self.write_tx()?;
-        insert_encounter(&tx, &id, State::Drafting, Source::Transcript, template, None)?;
+        insert_encounter(&tx, &id, by, new, State::Drafting, Source::Transcript, None)?;
         insert_segments(&tx, &id, transcript)?;
         audit::append(&tx, by, "encounter.create.transcript", Some(&id), "treatment")?;
         tx.commit()?;
@@ -164,33 +183,12 @@ impl Store {
     pub fn encounter(&self, id: &str) -> Result<Encounter, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, state, template, created_ms, updated_ms, audio_ms, failure_reason FROM encounters WHERE id = ?1",
+                &format!("SELECT {ENCOUNTER_COLUMNS} FROM encounters WHERE id = ?1"),
                 [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
+                encounter_from_row,
             )
             .optional()?
-            .ok_or_else(|| StoreError::NoEncounter(id.into()))
-            .and_then(|(id, state, template, created_ms, updated_ms, audio_ms, failure_reason)| {
-                Ok(Encounter {
-                    state: State::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("encounter {id} has state {state}")))?,
-                    id,
-                    template,
-                    created_ms,
-                    updated_ms,
-                    audio_ms,
-                    failure_reason,
-                })
-            })
+            .ok_or_else(|| StoreError::NoEncounter(id.into()))?
     }
 
     /// Encounters in `state`, oldest first: the work queue for each pipeline stage.
@@ -203,8 +201,8 @@ impl Store {
     }
 
     pub fn audio(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Vec<i16>, StoreError> {
-        may_handle_phi(by, "read audio")?;
         let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "read the audio", purpose)?;
         let mut pcm = Vec::new();
         {
             let mut stmt = tx.prepare("SELECT pcm FROM audio_chunks WHERE encounter_id = ?1 ORDER BY seq")?;
@@ -213,15 +211,15 @@ impl Store {
                 pcm.extend(protocol::frame::pcm_from_bytes(&row.get::<_, Vec<u8>>(0)?));
             }
         }
-        audit::append(&tx, by, "audio.read", Some(id), purpose)?;
+        audit::append(&tx, by, "audio.read", Some(id), &purpose)?;
         tx.commit()?;
         Ok(pcm)
     }
 
     /// Stores the transcript and moves the encounter on to drafting.
     pub fn save_transcript(&mut self, by: &Actor, id: &str, transcript: &Transcript) -> Result<(), StoreError> {
-        may_handle_phi(by, "write a transcript")?;
         let tx = self.write_tx()?;
+        authorize(&tx, by, id, "write the transcript", "treatment")?;
         transition(&tx, id, &[State::Transcribing], State::Drafting, None)?;
         // A retried job replaces what an interrupted one may have written.
         tx.execute("DELETE FROM segments WHERE encounter_id = ?1", [id])?;
@@ -232,8 +230,8 @@ impl Store {
     }
 
     pub fn transcript(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Transcript, StoreError> {
-        may_handle_phi(by, "read a transcript")?;
         let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "read the transcript", purpose)?;
         let segments = {
             let mut stmt = tx.prepare(
                 "SELECT id, start_ms, end_ms, speaker, text, confidence, words FROM segments WHERE encounter_id = ?1 ORDER BY id",
@@ -264,15 +262,15 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?
         };
-        audit::append(&tx, by, "transcript.read", Some(id), purpose)?;
+        audit::append(&tx, by, "transcript.read", Some(id), &purpose)?;
         tx.commit()?;
         Ok(Transcript { segments })
     }
 
     /// Stores a validated draft and moves the encounter to review.
     pub fn save_draft(&mut self, by: &Actor, id: &str, draft: &Draft, model: &str) -> Result<u32, StoreError> {
-        may_handle_phi(by, "write a draft")?;
         let tx = self.write_tx()?;
+        authorize(&tx, by, id, "write the draft", "treatment")?;
         transition(&tx, id, &[State::Drafting], State::AwaitingReview, None)?;
         let version: u32 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM drafts WHERE encounter_id = ?1",
@@ -291,8 +289,8 @@ impl Store {
 
     /// The newest draft and its version, if any.
     pub fn latest_draft(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<(u32, Draft)>, StoreError> {
-        may_handle_phi(by, "read a draft")?;
         let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "read the draft", purpose)?;
         let row: Option<(u32, String)> = tx
             .query_row(
                 "SELECT version, body FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
@@ -308,7 +306,38 @@ impl Store {
             None => None,
         };
         if draft.is_some() {
-            audit::append(&tx, by, "draft.read", Some(id), purpose)?;
+            audit::append(&tx, by, "draft.read", Some(id), &purpose)?;
+        }
+        tx.commit()?;
+        Ok(draft)
+    }
+
+    /// One draft version (the signed one, for instance), if it exists.
+    pub fn draft_version(
+        &mut self,
+        by: &Actor,
+        id: &str,
+        version: u32,
+        purpose: &str,
+    ) -> Result<Option<(u32, Draft)>, StoreError> {
+        let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "read the draft", purpose)?;
+        let body: Option<String> = tx
+            .query_row(
+                "SELECT body FROM drafts WHERE encounter_id = ?1 AND version = ?2",
+                params![id, version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let draft = match body {
+            Some(body) => Some((
+                version,
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("draft of {id}: {e}")))?,
+            )),
+            None => None,
+        };
+        if draft.is_some() {
+            audit::append(&tx, by, "draft.read", Some(id), &purpose)?;
         }
         tx.commit()?;
         Ok(draft)
@@ -356,18 +385,79 @@ impl Store {
     }
 }
 
+pub(crate) const ENCOUNTER_COLUMNS: &str =
+    "id, state, template, created_ms, updated_ms, audio_ms, failure_reason, created_by, assigned_to, label";
+
+/// Reads a row selected with [`ENCOUNTER_COLUMNS`].
+pub(crate) fn encounter_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Encounter, StoreError>> {
+    let id: String = r.get(0)?;
+    let state: String = r.get(1)?;
+    let Some(state) = State::parse(&state) else {
+        return Ok(Err(StoreError::Corrupt(format!("encounter {id} has state {state}"))));
+    };
+    Ok(Ok(Encounter {
+        id,
+        state,
+        template: r.get(2)?,
+        created_ms: r.get(3)?,
+        updated_ms: r.get(4)?,
+        audio_ms: r.get(5)?,
+        failure_reason: r.get(6)?,
+        created_by: r.get(7)?,
+        assigned_to: r.get(8)?,
+        label: r.get(9)?,
+    }))
+}
+
 fn insert_encounter(
     tx: &rusqlite::Transaction<'_>,
     id: &str,
+    by: &Actor,
+    new: &NewEncounter,
     state: State,
     source: Source,
-    template: &str,
     audio_ms: Option<i64>,
 ) -> Result<(), StoreError> {
+    let role_of = |name: &str| -> Result<String, StoreError> {
+        tx.query_row("SELECT role FROM users WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NoUser(name.into()))
+    };
+    if let Some(signer) = &new.assigned_to
+        && role_of(signer)? != "physician"
+    {
+        return Err(StoreError::NotAPhysician(signer.clone()));
+    }
+    let owner = match &new.clinician {
+        Some(name) if by.role == Role::System => {
+            if !matches!(role_of(name)?.as_str(), "clinician" | "physician") {
+                return Err(StoreError::Invalid(format!("{name} is not a clinician or physician")));
+            }
+            name.clone()
+        }
+        Some(name) if *name != by.name => {
+            return Err(StoreError::Invalid(format!(
+                "{} cannot store a visit on behalf of {name}",
+                by.name
+            )));
+        }
+        _ => by.name.clone(),
+    };
     let now = crate::now_ms();
     tx.execute(
-        "INSERT INTO encounters (id, state, source, template, created_ms, updated_ms, audio_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-        params![id, state.as_str(), source.as_str(), template, now, audio_ms],
+        "INSERT INTO encounters (id, state, source, template, created_ms, updated_ms, audio_ms, created_by, assigned_to, label)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            id,
+            state.as_str(),
+            source.as_str(),
+            new.template,
+            now,
+            audio_ms,
+            owner,
+            new.assigned_to,
+            new.label
+        ],
     )?;
     Ok(())
 }

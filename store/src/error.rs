@@ -30,6 +30,14 @@ pub enum StoreError {
     UserExists(String),
     #[error("wrong password for user {0}")]
     WrongPassword(String),
+    #[error("user {name} is locked out after repeated failed logins; try again in {minutes} min or ask IT")]
+    LockedOut { name: String, minutes: i64 },
+    #[error("{0} is not a physician, so cannot be assigned to sign")]
+    NotAPhysician(String),
+    #[error("the draft of {id} changed since it was opened (version {current}, edited from {base}); reload it")]
+    EditConflict { id: String, base: u32, current: u32 },
+    #[error("{0}")]
+    Invalid(String),
     #[error("{actor} ({role}) may not {action}")]
     Forbidden {
         actor: String,

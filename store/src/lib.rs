@@ -10,15 +10,17 @@ mod db;
 mod encounter;
 mod error;
 mod keyfile;
+mod review;
 mod signing;
 mod users;
 
 pub use audit::{AuditEvent, ChainReport};
 pub use db::Store;
-pub use encounter::{Encounter, EncounterId, JobRun, Source, State};
+pub use encounter::{Encounter, EncounterId, JobRun, NewEncounter, Source, State};
 pub use error::StoreError;
-pub use signing::{SignedNote, Verification};
-pub use users::{Actor, Role};
+pub use review::{Access, InboxItem};
+pub use signing::{Addendum, SignedNote, Verification, rfc3339_utc};
+pub use users::{Actor, LoginPolicy, Role, UserInfo};
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {

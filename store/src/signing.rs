@@ -11,12 +11,28 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use crate::encounter::transition;
+use crate::review::authorize;
 use crate::{Actor, Role, State, Store, StoreError, audit};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignedNote {
     pub encounter_id: String,
     pub draft_version: u32,
+    pub canonical_text: String,
+    pub sha256: String,
+    pub signature: String,
+    pub key_id: String,
+    pub signer: String,
+    pub signed_ms: i64,
+}
+
+/// A signed change to a signed note: the note itself never changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Addendum {
+    pub encounter_id: String,
+    pub seq: u32,
+    /// What the physician wrote.
+    pub text: String,
     pub canonical_text: String,
     pub sha256: String,
     pub signature: String,
@@ -82,7 +98,30 @@ fn canonical_text_v1(encounter_id: &str, draft_version: u32, draft: &Draft, sign
     t
 }
 
-fn rfc3339_utc(ms: i64) -> String {
+/// The text an addendum's signature covers; it names the note it amends by the note's hash.
+fn addendum_text_v1(
+    encounter_id: &str,
+    seq: u32,
+    note_sha256: &str,
+    text: &str,
+    signer: &str,
+    signed_ms: i64,
+) -> String {
+    format!(
+        "scribe-addendum v1\nencounter: {encounter_id}\naddendum: {seq}\namends-note-sha256: {note_sha256}\nsigner: {signer}\nsigned-at: {}\n\n{text}\n",
+        rfc3339_utc(signed_ms)
+    )
+}
+
+/// The text of an addendum, recovered from its canonical form.
+fn addendum_body(canonical: &str) -> String {
+    canonical
+        .split_once("\n\n")
+        .map(|(_, body)| body.strip_suffix('\n').unwrap_or(body).to_string())
+        .unwrap_or_default()
+}
+
+pub fn rfc3339_utc(ms: i64) -> String {
     // Seconds-resolution UTC, computed here so the canonical form depends on no locale or crate.
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -109,27 +148,36 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+fn only_physicians_sign(signer: &Actor) -> Result<(), StoreError> {
+    if signer.role == Role::Physician {
+        return Ok(());
+    }
+    Err(StoreError::Forbidden {
+        actor: signer.name.clone(),
+        role: signer.role.as_str().into(),
+        action: "sign notes (only physicians sign)".into(),
+    })
+}
+
+fn signing_key(tx: &Transaction<'_>) -> Result<Ed25519KeyPair, StoreError> {
+    let pkcs8: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'signing_key_pkcs8'", [], |r| {
+        r.get(0)
+    })?;
+    Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| StoreError::Corrupt("appliance signing key".into()))
+}
+
 impl Store {
     /// Signs the encounter's latest draft. Only an authenticated physician may sign; the result
     /// is immutable (the database refuses updates and deletes of signed notes).
     pub fn sign(&mut self, signer: &Actor, id: &str) -> Result<SignedNote, StoreError> {
-        if signer.role != Role::Physician {
-            return Err(StoreError::Forbidden {
-                actor: signer.name.clone(),
-                role: signer.role.as_str().into(),
-                action: "sign notes (only physicians sign)".into(),
-            });
-        }
+        only_physicians_sign(signer)?;
         let (version, draft) = self
             .latest_draft(signer, id, "signing")?
             .ok_or_else(|| StoreError::NoDraft(id.into()))?;
         let tx = self.write_tx()?;
+        let purpose = authorize(&tx, signer, id, "sign the note", "treatment")?;
         transition(&tx, id, &[State::AwaitingReview], State::Signed, None)?;
-        let pkcs8: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'signing_key_pkcs8'", [], |r| {
-            r.get(0)
-        })?;
-        let pair =
-            Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| StoreError::Corrupt("appliance signing key".into()))?;
+        let pair = signing_key(&tx)?;
         let signed_ms = crate::now_ms();
         let text = canonical_text_v1(id, version, &draft, &signer.name, signed_ms);
         let note = SignedNote {
@@ -147,13 +195,14 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![id, version, note.canonical_text, note.sha256, note.signature, note.key_id, note.signer, signed_ms],
         )?;
-        audit::append(&tx, signer, "note.sign", Some(id), "treatment")?;
+        audit::append(&tx, signer, "note.sign", Some(id), &purpose)?;
         tx.commit()?;
         Ok(note)
     }
 
     pub fn signed_note(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<SignedNote>, StoreError> {
         let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "read the signed note", purpose)?;
         let note = tx
             .query_row(
                 "SELECT encounter_id, draft_version, canonical_text, sha256, signature, key_id, signer, signed_ms
@@ -174,13 +223,97 @@ impl Store {
             )
             .optional()?;
         if note.is_some() {
-            audit::append(&tx, by, "note.read", Some(id), purpose)?;
+            audit::append(&tx, by, "note.read", Some(id), &purpose)?;
         }
         tx.commit()?;
         Ok(note)
     }
 
-    /// Re-hashes the stored signed note and checks its signature with the appliance's key.
+    /// Adds a signed addendum to a signed note; the note moves to `amended`.
+    pub fn add_addendum(&mut self, signer: &Actor, id: &str, text: &str) -> Result<Addendum, StoreError> {
+        only_physicians_sign(signer)?;
+        let tx = self.write_tx()?;
+        let purpose = authorize(&tx, signer, id, "amend the note", "treatment")?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(StoreError::Invalid("an addendum needs text".into()));
+        }
+        transition(&tx, id, &[State::Signed, State::Amended], State::Amended, None)?;
+        let note_sha: String = tx.query_row("SELECT sha256 FROM signed_notes WHERE encounter_id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+        let seq: u32 = tx.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM addenda WHERE encounter_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let pair = signing_key(&tx)?;
+        let signed_ms = crate::now_ms();
+        let canonical = addendum_text_v1(id, seq, &note_sha, text, &signer.name, signed_ms);
+        let addendum = Addendum {
+            encounter_id: id.into(),
+            seq,
+            text: text.into(),
+            sha256: hex::encode(Sha256::digest(canonical.as_bytes())),
+            signature: hex::encode(pair.sign(canonical.as_bytes()).as_ref()),
+            key_id: key_id(pair.public_key().as_ref()),
+            canonical_text: canonical,
+            signer: signer.name.clone(),
+            signed_ms,
+        };
+        tx.execute(
+            "INSERT INTO addenda (encounter_id, seq, canonical_text, sha256, signature, key_id, signer, signed_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id,
+                seq,
+                addendum.canonical_text,
+                addendum.sha256,
+                addendum.signature,
+                addendum.key_id,
+                addendum.signer,
+                signed_ms
+            ],
+        )?;
+        audit::append(&tx, signer, "note.amend", Some(id), &purpose)?;
+        tx.commit()?;
+        Ok(addendum)
+    }
+
+    /// A signed note's addenda, oldest first.
+    pub fn addenda(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Vec<Addendum>, StoreError> {
+        let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "read the addenda", purpose)?;
+        let addenda = {
+            let mut stmt = tx.prepare(
+                "SELECT seq, canonical_text, sha256, signature, key_id, signer, signed_ms
+                 FROM addenda WHERE encounter_id = ?1 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                let canonical_text: String = r.get(1)?;
+                Ok(Addendum {
+                    encounter_id: id.into(),
+                    seq: r.get(0)?,
+                    text: addendum_body(&canonical_text),
+                    canonical_text,
+                    sha256: r.get(2)?,
+                    signature: r.get(3)?,
+                    key_id: r.get(4)?,
+                    signer: r.get(5)?,
+                    signed_ms: r.get(6)?,
+                })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        if !addenda.is_empty() {
+            audit::append(&tx, by, "addenda.read", Some(id), &purpose)?;
+        }
+        tx.commit()?;
+        Ok(addenda)
+    }
+
+    /// Re-hashes the stored signed note and its addenda and checks their signatures with the
+    /// appliance's key.
     pub fn verify(&mut self, by: &Actor, id: &str) -> Result<Verification, StoreError> {
         self.encounter(id)?;
         let note = self
@@ -198,10 +331,25 @@ impl Store {
                 .query_row("SELECT value FROM meta WHERE key = 'signing_public_key'", [], |r| {
                     r.get(0)
                 })?;
-        let sig = hex::decode(&note.signature).unwrap_or_default();
         let key = signature::UnparsedPublicKey::new(&signature::ED25519, &public);
-        if note.key_id != key_id(&public) || key.verify(note.canonical_text.as_bytes(), &sig).is_err() {
+        let signed_ok = |text: &str, sig: &str, kid: &str| {
+            let sig = hex::decode(sig).unwrap_or_default();
+            kid == key_id(&public) && key.verify(text.as_bytes(), &sig).is_ok()
+        };
+        if !signed_ok(&note.canonical_text, &note.signature, &note.key_id) {
             return Ok(Verification::BadSignature);
+        }
+        for a in self.addenda(by, id, "verification")? {
+            let actual = hex::encode(Sha256::digest(a.canonical_text.as_bytes()));
+            if actual != a.sha256 {
+                return Ok(Verification::HashMismatch {
+                    expected: a.sha256,
+                    actual,
+                });
+            }
+            if !signed_ok(&a.canonical_text, &a.signature, &a.key_id) {
+                return Ok(Verification::BadSignature);
+            }
         }
         Ok(Verification::Valid {
             signer: note.signer,

@@ -55,7 +55,87 @@ impl Actor {
     }
 }
 
+/// Account lockout: `max_failures` wrong passwords in a row lock the account for `lockout_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginPolicy {
+    pub max_failures: u32,
+    pub lockout_ms: i64,
+}
+
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        LoginPolicy {
+            max_failures: 5,
+            lockout_ms: 15 * 60 * 1000,
+        }
+    }
+}
+
+/// A user as the admin pages show it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: Role,
+    pub created_ms: i64,
+    pub locked: bool,
+}
+
 impl Store {
+    /// Everyone with an account; for IT admins.
+    pub fn users(&mut self, by: &Actor) -> Result<Vec<UserInfo>, StoreError> {
+        if by.role != Role::ItAdmin && by.role != Role::System {
+            return Err(StoreError::Forbidden {
+                actor: by.name.clone(),
+                role: by.role.as_str().into(),
+                action: "list users".into(),
+            });
+        }
+        let now = crate::now_ms();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, role, created_ms, locked_until_ms FROM users ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (name, role, created_ms, locked_until) = row?;
+            Ok(UserInfo {
+                role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("user {name} has role {role}")))?,
+                name,
+                created_ms,
+                locked: locked_until > now,
+            })
+        })
+        .collect()
+    }
+
+    /// Clears a lockout (IT admin), audited.
+    pub fn unlock_user(&mut self, by: &Actor, name: &str) -> Result<(), StoreError> {
+        if by.role != Role::ItAdmin {
+            return Err(StoreError::Forbidden {
+                actor: by.name.clone(),
+                role: by.role.as_str().into(),
+                action: "unlock users".into(),
+            });
+        }
+        let tx = self.write_tx()?;
+        let n = tx.execute(
+            "UPDATE users SET failed_logins = 0, locked_until_ms = 0 WHERE name = ?1",
+            [name],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoUser(name.into()));
+        }
+        crate::audit::append(&tx, by, "user.unlock", None, "administration")?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn add_user(&mut self, by: &Actor, name: &str, role: Role, password: &str) -> Result<(), StoreError> {
         if role == Role::System {
             return Err(StoreError::Forbidden {
@@ -86,16 +166,22 @@ impl Store {
         Ok(())
     }
 
-    /// Checks a user's password; the attempt is audited either way.
+    /// Checks a user's password; the attempt is audited either way. After
+    /// [`LoginPolicy::max_failures`] wrong passwords in a row the account is locked for a while,
+    /// and even the right password is refused until then.
     pub fn authenticate(&mut self, name: &str, password: &str) -> Result<Actor, StoreError> {
-        let row: Option<(String, String)> = self
+        let now = crate::now_ms();
+        let policy = self.login_policy;
+        let row: Option<(String, String, i64)> = self
             .conn
-            .query_row("SELECT role, password_hash FROM users WHERE name = ?1", [name], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT role, password_hash, locked_until_ms FROM users WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()?;
         let tx = self.write_tx()?;
-        let Some((role, hash)) = row else {
+        let Some((role, hash, locked_until)) = row else {
             crate::audit::append(
                 &tx,
                 &Actor {
@@ -114,9 +200,36 @@ impl Store {
             name: name.into(),
             role,
         };
+        if locked_until > now {
+            crate::audit::append(&tx, &actor, "login.locked", None, "authentication")?;
+            tx.commit()?;
+            return Err(StoreError::LockedOut {
+                name: name.into(),
+                minutes: (locked_until - now + 59_999) / 60_000,
+            });
+        }
         let parsed =
             PasswordHash::new(&hash).map_err(|e| StoreError::Corrupt(format!("password hash of {name}: {e}")))?;
         let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        if ok {
+            tx.execute(
+                "UPDATE users SET failed_logins = 0, locked_until_ms = 0 WHERE name = ?1",
+                [name],
+            )?;
+        } else {
+            let failures: u32 = tx.query_row(
+                "UPDATE users SET failed_logins = failed_logins + 1 WHERE name = ?1 RETURNING failed_logins",
+                [name],
+                |r| r.get(0),
+            )?;
+            if failures >= policy.max_failures {
+                tx.execute(
+                    "UPDATE users SET failed_logins = 0, locked_until_ms = ?2 WHERE name = ?1",
+                    params![name, now + policy.lockout_ms],
+                )?;
+                crate::audit::append(&tx, &actor, "user.lockout", None, "authentication")?;
+            }
+        }
         crate::audit::append(
             &tx,
             &actor,

@@ -1,0 +1,252 @@
+//! Who may open which encounter, the reviewer's inbox, edits to a draft, and break-glass access.
+//!
+//! The rules (product brief, "Roles and permissions"): a clinician opens the visits they recorded;
+//! a physician opens those they recorded, those assigned to them and those assigned to nobody
+//! (the clinic's pool); any other encounter only through break-glass, with a reason, for a limited
+//! time. IT admins and auditors never open PHI.
+
+use protocol::Draft;
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::encounter::{ENCOUNTER_COLUMNS, encounter_from_row};
+use crate::{Actor, Encounter, Role, State, Store, StoreError, audit};
+
+/// How long a break-glass grant lasts.
+const BREAK_GLASS_MS: i64 = 60 * 60 * 1000;
+
+/// How an actor may open one encounter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Theirs to read and edit.
+    Granted,
+    /// Not theirs, but opened through a live break-glass grant: reads are audited as such.
+    BreakGlass,
+    /// A physician could open it through break-glass, with a reason.
+    NeedsBreakGlass,
+    Denied,
+}
+
+impl Access {
+    pub fn allows(self) -> bool {
+        matches!(self, Access::Granted | Access::BreakGlass)
+    }
+}
+
+/// One line of a reviewer's inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxItem {
+    pub encounter: Encounter,
+    pub draft_version: Option<u32>,
+    /// Unsupported-claim and low-confidence flags in the newest draft.
+    pub flags: usize,
+}
+
+/// The access rule, inside a transaction so the check and the access see the same rows.
+pub(crate) fn access_in(tx: &Transaction<'_>, by: &Actor, id: &str) -> Result<Access, StoreError> {
+    let owner: Option<(String, Option<String>)> = tx
+        .query_row(
+            "SELECT created_by, assigned_to FROM encounters WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (created_by, assigned_to) = owner.ok_or_else(|| StoreError::NoEncounter(id.into()))?;
+    Ok(match by.role {
+        Role::System => Access::Granted,
+        Role::ItAdmin | Role::Auditor => Access::Denied,
+        Role::Clinician if created_by == by.name => Access::Granted,
+        Role::Clinician => Access::Denied,
+        Role::Physician
+            if created_by == by.name || assigned_to.is_none() || assigned_to.as_deref() == Some(by.name.as_str()) =>
+        {
+            Access::Granted
+        }
+        Role::Physician => {
+            let live: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM break_glass WHERE encounter_id = ?1 AND actor = ?2 AND expires_ms > ?3)",
+                params![id, by.name, crate::now_ms()],
+                |r| r.get(0),
+            )?;
+            if live {
+                Access::BreakGlass
+            } else {
+                Access::NeedsBreakGlass
+            }
+        }
+    })
+}
+
+/// Checks access for one PHI operation and returns the purpose to audit it under.
+pub(crate) fn authorize(
+    tx: &Transaction<'_>,
+    by: &Actor,
+    id: &str,
+    action: &str,
+    purpose: &str,
+) -> Result<String, StoreError> {
+    match access_in(tx, by, id)? {
+        Access::Granted => Ok(purpose.to_string()),
+        Access::BreakGlass => Ok(format!("break-glass: {purpose}")),
+        Access::NeedsBreakGlass | Access::Denied => Err(StoreError::Forbidden {
+            actor: by.name.clone(),
+            role: by.role.as_str().into(),
+            action: format!("{action} of encounter {id}"),
+        }),
+    }
+}
+
+impl Store {
+    /// How `by` may open encounter `id` (no PHI is read, so nothing is audited).
+    pub fn access(&mut self, by: &Actor, id: &str) -> Result<Access, StoreError> {
+        let tx = self.conn.transaction()?;
+        access_in(&tx, by, id)
+    }
+
+    /// The encounters `by` may open, newest first, with their draft's flag count. Reading the
+    /// inbox is itself audited (labels may identify patients).
+    pub fn inbox(&mut self, by: &Actor) -> Result<Vec<InboxItem>, StoreError> {
+        if !matches!(by.role, Role::Clinician | Role::Physician) {
+            return Err(StoreError::Forbidden {
+                actor: by.name.clone(),
+                role: by.role.as_str().into(),
+                action: "open an inbox of encounters".into(),
+            });
+        }
+        let tx = self.write_tx()?;
+        let encounters: Vec<Encounter> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {ENCOUNTER_COLUMNS} FROM encounters WHERE state != 'discarded' ORDER BY created_ms DESC, id"
+            ))?;
+            let rows = stmt.query_map([], encounter_from_row)?;
+            let mut all = Vec::new();
+            for row in rows {
+                all.push(row??);
+            }
+            all
+        };
+        let mut items = Vec::new();
+        for encounter in encounters {
+            if access_in(&tx, by, &encounter.id)? != Access::Granted {
+                continue;
+            }
+            let draft: Option<(u32, String)> = tx
+                .query_row(
+                    "SELECT version, body FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
+                    [&encounter.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (draft_version, flags) = match draft {
+                Some((v, body)) => {
+                    let d: Draft = serde_json::from_str(&body)
+                        .map_err(|e| StoreError::Corrupt(format!("draft of {}: {e}", encounter.id)))?;
+                    (Some(v), d.flag_count())
+                }
+                None => (None, 0),
+            };
+            items.push(InboxItem {
+                encounter,
+                draft_version,
+                flags,
+            });
+        }
+        audit::append(&tx, by, "inbox.read", None, "treatment")?;
+        tx.commit()?;
+        Ok(items)
+    }
+
+    /// Emergency access for a physician to an encounter that is not theirs. The reason is
+    /// required and kept in the audit trail; the grant lasts an hour.
+    pub fn break_glass(&mut self, by: &Actor, id: &str, reason: &str) -> Result<(), StoreError> {
+        let reason = reason.trim();
+        if by.role != Role::Physician {
+            return Err(StoreError::Forbidden {
+                actor: by.name.clone(),
+                role: by.role.as_str().into(),
+                action: "use break-glass access".into(),
+            });
+        }
+        if reason.chars().count() < 10 {
+            return Err(StoreError::Invalid(
+                "break-glass access needs a reason (at least 10 characters)".into(),
+            ));
+        }
+        let tx = self.write_tx()?;
+        access_in(&tx, by, id)?;
+        let now = crate::now_ms();
+        tx.execute(
+            "INSERT INTO break_glass (encounter_id, actor, reason, granted_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, by.name, reason, now, now + BREAK_GLASS_MS],
+        )?;
+        audit::append(&tx, by, "break_glass", Some(id), &format!("break-glass: {reason}"))?;
+        tx.commit()?;
+        tracing::warn!(encounter = %id, actor = %by.name, "break-glass access granted");
+        Ok(())
+    }
+
+    /// Saves a reviewer's edit as a new draft version. `base_version` is the version the editor
+    /// started from: if someone saved in between, the edit is refused rather than silently
+    /// overwriting theirs. The sections must stay the template's.
+    pub fn save_edited_draft(
+        &mut self,
+        by: &Actor,
+        id: &str,
+        base_version: u32,
+        draft: &Draft,
+    ) -> Result<u32, StoreError> {
+        if !matches!(by.role, Role::Clinician | Role::Physician) {
+            return Err(StoreError::Forbidden {
+                actor: by.name.clone(),
+                role: by.role.as_str().into(),
+                action: "edit drafts".into(),
+            });
+        }
+        let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "edit the draft", "treatment")?;
+        let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
+        if state != State::AwaitingReview.as_str() {
+            return Err(StoreError::WrongState {
+                id: id.into(),
+                state,
+                expected: State::AwaitingReview.as_str().into(),
+            });
+        }
+        let (current, body): (u32, String) = tx
+            .query_row(
+                "SELECT version, body FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoDraft(id.into()))?;
+        if current != base_version {
+            return Err(StoreError::EditConflict {
+                id: id.into(),
+                base: base_version,
+                current,
+            });
+        }
+        let base: Draft =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("draft of {id}: {e}")))?;
+        let names = |d: &Draft| d.sections.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        if names(&base) != names(draft) || base.template != draft.template {
+            return Err(StoreError::Invalid(
+                "an edit must keep the template's sections, in order".into(),
+            ));
+        }
+        let version = current + 1;
+        tx.execute(
+            "INSERT INTO drafts (encounter_id, version, body, model, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                version,
+                serde_json::to_string(draft).expect("drafts serialize"),
+                format!("edit:{}", by.name),
+                crate::now_ms()
+            ],
+        )?;
+        audit::append(&tx, by, "draft.edit", Some(id), &purpose)?;
+        tx.commit()?;
+        Ok(version)
+    }
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use firmware::Manifest;
 use serde_json::json;
-use store::{Actor, Role, State, Store, Verification};
+use store::{Actor, NewEncounter, Role, State, Store, Verification};
 
 use crate::config::{Config, Home, ensure_dir};
 use crate::lock::PipelineLock;
@@ -36,7 +36,7 @@ impl Context {
         })
     }
 
-    fn open_store(&self) -> Result<Store> {
+    pub fn open_store(&self) -> Result<Store> {
         Ok(Store::open(&self.home.db(), &self.home.key())?)
     }
 }
@@ -60,6 +60,15 @@ pub fn init(ctx: &Context, profile: &str) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", config.display()))?;
     }
     ensure_dir(&ctx.home.logs())?;
+    let host = std::fs::read_to_string("/etc/hostname").map_or_else(|_| "scribe".into(), |h| h.trim().to_string());
+    let names = vec![host, "localhost".into(), "127.0.0.1".into()];
+    if firmware::issue_self_signed(&ctx.home.tls_dir(), &names)? {
+        eprintln!(
+            "issued a self-signed TLS certificate for {} in {}",
+            names.join(", "),
+            ctx.home.tls_dir().display()
+        );
+    }
     eprintln!(
         "created {} (SQLCipher {})",
         ctx.home.db().display(),
@@ -163,25 +172,39 @@ pub fn import_ct2(dir: &Path, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `ingest` is told about the visit besides its audio or transcript.
+pub struct VisitArgs {
+    pub template: Option<String>,
+    pub label: Option<String>,
+    pub clinician: Option<String>,
+    pub physician: Option<String>,
+}
+
 pub fn ingest(
     ctx: &mut Context,
     file: Option<&Path>,
     transcript: Option<&Path>,
-    template: Option<String>,
+    visit: VisitArgs,
     no_wait: bool,
 ) -> Result<ExitCode> {
-    let template = template.unwrap_or_else(|| ctx.config.drafting.template.clone());
+    let template = visit.template.unwrap_or_else(|| ctx.config.drafting.template.clone());
     // Check everything that can be checked before anything is stored: a bad file, an unknown
     // template or missing models leave no trace.
     crate::templates::resolve(&template, &ctx.config.templates_dir(&ctx.home))?;
     installed_models(&ctx.manifest, &ctx.config, &ctx.home)?;
     let mut store = ctx.open_store()?;
     let actor = local_operator();
+    let new = NewEncounter {
+        template: template.clone(),
+        label: visit.label.unwrap_or_default(),
+        assigned_to: visit.physician,
+        clinician: visit.clinician,
+    };
     let id = match (file, transcript) {
         (Some(path), None) => {
             let pcm = audio::decode_wav_file(path).with_context(|| format!("cannot ingest {}", path.display()))?;
             tracing::info!(audio_ms = pcm.duration_ms(), "recording decoded");
-            store.create_audio_encounter(&actor, &template, &pcm.samples)?
+            store.create_audio_encounter(&actor, &new, &pcm.samples)?
         }
         (None, Some(path)) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -189,7 +212,7 @@ pub fn ingest(
                 .map_err(|_| anyhow::anyhow!("cannot ingest {}: not UTF-8 text", path.display()))?;
             let transcript =
                 crate::dialogue::parse_dialogue(&text).with_context(|| format!("cannot ingest {}", path.display()))?;
-            store.create_transcript_encounter(&actor, &template, &transcript)?
+            store.create_transcript_encounter(&actor, &new, &transcript)?
         }
         _ => bail!("give either a recording or --transcript FILE"),
     };
@@ -206,13 +229,7 @@ pub fn ingest(
         return Ok(ExitCode::SUCCESS);
     }
 
-    let state = match PipelineLock::try_acquire(&ctx.home.pipeline_lock())? {
-        Some(_lock) => {
-            let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
-            pipeline.process(&mut store, &id)?
-        }
-        None => wait_for_daemon(&store, &id)?,
-    };
+    let state = process_or_wait(ctx, &mut store, &id)?;
     summarize(&mut store, &id, state)?;
     println!("{id}");
     Ok(if state == State::AwaitingReview {
@@ -222,8 +239,15 @@ pub fn ingest(
     })
 }
 
-fn wait_for_daemon(store: &Store, id: &str) -> Result<State> {
+/// Processes the encounter here if no one else runs the pipeline; otherwise waits for whoever
+/// does. That may be a daemon, which will get to it, or another `ingest`, which processes only
+/// its own encounter and then lets go of the lock, so the lock is tried again while waiting.
+fn process_or_wait(ctx: &Context, store: &mut Store, id: &str) -> Result<State> {
     loop {
+        if let Some(_lock) = PipelineLock::try_acquire(&ctx.home.pipeline_lock())? {
+            let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
+            return pipeline.process(store, id);
+        }
         let state = store.encounter(id)?.state;
         if state.is_settled() {
             return Ok(state);
@@ -280,13 +304,19 @@ pub fn show(ctx: &Context, id: &str, as_json: bool) -> Result<ExitCode> {
     let actor = local_operator();
     let encounter = store.encounter(id)?;
     let transcript = store.transcript(&actor, id, "review")?;
-    let draft = store.latest_draft(&actor, id, "review")?.map(|(_, d)| d);
+    let latest = store.latest_draft(&actor, id, "review")?;
+    let draft_version = latest.as_ref().map(|(v, _)| *v);
+    let draft = latest.map(|(_, d)| d);
     let signed = store.signed_note(&actor, id, "review")?;
     if as_json {
         let value = json!({
             "id": encounter.id,
             "state": encounter.state.as_str(),
             "template": encounter.template,
+            "label": encounter.label,
+            "created_by": encounter.created_by,
+            "assigned_to": encounter.assigned_to,
+            "draft_version": draft_version,
             "failure_reason": encounter.failure_reason,
             "audio_ms": encounter.audio_ms,
             "transcript": { "segments": transcript.segments },
@@ -369,6 +399,15 @@ pub fn daemon(ctx: &Context) -> Result<ExitCode> {
     };
     let mut store = ctx.open_store()?;
     let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
+    if !ctx.config.web.listen.is_empty() {
+        let web = crate::serve::prepare(ctx, None)?;
+        println!("review app listening on {}", web.url);
+        std::thread::Builder::new().name("review-app".into()).spawn(move || {
+            if let Err(e) = web.run() {
+                tracing::error!("review app stopped: {e:#}");
+            }
+        })?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;

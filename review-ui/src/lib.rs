@@ -1,12 +1,15 @@
-//! How transcripts and notes look to a person. The console and `scribe show` use these; the web
-//! review app (issue 5) renders the same structures as HTML.
+//! How people see and act on encounters: the web review app ([`web`]), exports of signed notes
+//! ([`export`]), and the plain-text renderings `scribe show` and the console use.
+
+pub mod export;
+pub mod web;
 
 use std::fmt::Write;
 
 use protocol::{Draft, FlagKind, Transcript};
 
 /// Words the recognizer was less sure of than this are marked `~like this~`.
-const LOW_CONFIDENCE: f32 = 0.5;
+pub(crate) const LOW_CONFIDENCE: f32 = 0.5;
 
 pub fn transcript_text(t: &Transcript) -> String {
     let mut out = String::new();
@@ -60,6 +63,28 @@ pub fn draft_text(d: &Draft) -> String {
                 writeln!(out, "    ⚑ {:?}: {what}", f.term).unwrap();
             }
         }
+    }
+    out
+}
+
+/// 16-bit mono PCM as a WAV file.
+pub fn wav_bytes(pcm: &[i16], rate: u32) -> Vec<u8> {
+    let data_len = (pcm.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + pcm.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in pcm {
+        out.extend_from_slice(&s.to_le_bytes());
     }
     out
 }

@@ -9,6 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod web;
+
 pub use eval::speech::{Voice, synthesize};
 
 /// A short primary-care visit used by the demo and the end-to-end tests.
@@ -167,6 +169,14 @@ impl Appliance {
         password
     }
 
+    /// Replaces `from` with `to` in scribe.toml (the commented defaults `scribe init` wrote).
+    pub fn set_config(&self, from: &str, to: &str) {
+        let path = self.home().join("scribe.toml");
+        let text = std::fs::read_to_string(&path).expect("read scribe.toml");
+        assert!(text.contains(from), "scribe.toml has no {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("write scribe.toml");
+    }
+
     pub fn db(&self) -> PathBuf {
         self.home().join("scribe.db")
     }
@@ -214,4 +224,48 @@ pub fn visit_wav() -> PathBuf {
         path
     })
     .clone()
+}
+
+/// The FHIR model library the export tests validate against (PyPI `fhir.resources`, whose
+/// `R4B` package models FHIR R4's DocumentReference and Composition).
+const FHIR_RESOURCES: &str = "fhir.resources==7.1.0";
+
+/// `python3` with `fhir.resources` importable: installed once (pip `--target`) into
+/// `SCRIBE_PYTHON_DEPS`, else `~/.cache/scribe/python`.
+pub fn python_with_fhir() -> Command {
+    let dir = std::env::var_os("SCRIBE_PYTHON_DEPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+            home.join(".cache/scribe/python")
+        });
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let marker = dir.join(format!(".{FHIR_RESOURCES}.complete"));
+        if marker.exists() {
+            return;
+        }
+        let out = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&dir)
+            .arg(FHIR_RESOURCES)
+            .output()
+            .expect("run pip (python3-pip)");
+        assert!(
+            out.status.success(),
+            "installing {FHIR_RESOURCES} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&marker, "").expect("write the install marker");
+    });
+    let mut cmd = Command::new("python3");
+    cmd.env("PYTHONPATH", &dir);
+    cmd
 }

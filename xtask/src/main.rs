@@ -23,6 +23,13 @@ const PACKAGES: &[&str] = &[
     "make",           //
 ];
 
+/// And what only the tests need: a real browser for the review app's end-to-end test.
+const TEST_PACKAGES: &[&str] = &[
+    "chromium",          // headless, driven over WebDriver
+    "chromium-driver",   //
+    "fonts-dejavu-core", // so screenshots show text
+];
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let started = Instant::now();
@@ -95,9 +102,15 @@ fn has_pip() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Installs missing Debian packages (and python3-pip, which model installation uses).
-fn ensure_system_packages() -> Result<()> {
-    let mut missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+/// Installs missing Debian packages, `PACKAGES` and `extra` (and python3-pip, which model
+/// installation and the FHIR validation in the tests use).
+fn ensure_system_packages(extra: &[&'static str]) -> Result<()> {
+    let mut missing: Vec<&str> = PACKAGES
+        .iter()
+        .chain(extra)
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
     if !has_pip() {
         missing.extend(["python3", "python3-pip"]);
     }
@@ -137,7 +150,7 @@ fn scribe(bin: &Path) -> Command {
 }
 
 fn test(extra: &[String]) -> Result<()> {
-    ensure_system_packages()?;
+    ensure_system_packages(TEST_PACKAGES)?;
     let bin = build()?;
     run(scribe(&bin).args(["models", "install", "--profile", "test"]))?;
     run(cargo()
@@ -161,7 +174,7 @@ fn lint() -> Result<()> {
 }
 
 fn demo(profile: &str) -> Result<()> {
-    ensure_system_packages()?;
+    ensure_system_packages(&[])?;
     let bin = build()?;
     run(scribe(&bin).args(["models", "install", "--profile", profile]))?;
 

@@ -1,0 +1,320 @@
+//! A signed note in the forms an EHR takes: plain text, FHIR R4 `DocumentReference` (with the
+//! `Composition` inside), and HL7 v2 `MDM^T02`.
+//!
+//! Only signed notes are exported: the content is the draft version the signature covers, and
+//! the addenda, each with its own signer and time.
+
+use std::fmt::Write;
+
+use base64::Engine;
+use protocol::Draft;
+use serde_json::{Value, json};
+use store::{Addendum, Encounter, SignedNote, rfc3339_utc};
+
+/// Everything an export is made of.
+pub struct SignedRecord<'a> {
+    pub encounter: &'a Encounter,
+    pub note: &'a SignedNote,
+    /// The draft version that was signed.
+    pub draft: &'a Draft,
+    pub addenda: &'a [Addendum],
+    /// The clinic's name, as provisioned.
+    pub clinic: &'a str,
+}
+
+/// The LOINC document type for a template: H&P for history-and-physical templates, otherwise a
+/// progress note (SOAP, APSO, ACI-style visit notes are all progress notes in LOINC's terms).
+pub fn loinc_note_type(template: &str) -> (&'static str, &'static str) {
+    match template {
+        "hp" => ("34117-2", "History and physical note"),
+        _ => ("11506-3", "Progress note"),
+    }
+}
+
+/// The note as a person would paste it into an EHR: sections, sentences, signature, addenda.
+pub fn plain_text(r: &SignedRecord<'_>) -> String {
+    let mut t = String::new();
+    for section in &r.draft.sections {
+        writeln!(t, "{}", section.name.to_uppercase()).unwrap();
+        if section.sentences.is_empty() {
+            writeln!(t, "Not discussed.").unwrap();
+        }
+        for s in &section.sentences {
+            writeln!(t, "{}", s.text).unwrap();
+        }
+        writeln!(t).unwrap();
+    }
+    writeln!(
+        t,
+        "Electronically signed by {} at {} (sha256 {}).",
+        r.note.signer,
+        rfc3339_utc(r.note.signed_ms),
+        r.note.sha256
+    )
+    .unwrap();
+    for a in r.addenda {
+        writeln!(
+            t,
+            "\nADDENDUM {} ({} at {}):\n{}",
+            a.seq,
+            a.signer,
+            rfc3339_utc(a.signed_ms),
+            a.text
+        )
+        .unwrap();
+    }
+    t
+}
+
+fn xhtml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// FHIR R4: a `DocumentReference` whose attachment is the plain-text note, with the structured
+/// `Composition` (one FHIR section per template section) contained and referenced from it.
+pub fn fhir_document_reference(r: &SignedRecord<'_>) -> Value {
+    let (code, display) = loinc_note_type(&r.encounter.template);
+    let note_type = json!({
+        "coding": [{"system": "http://loinc.org", "code": code, "display": display}],
+        "text": display,
+    });
+    let amended = !r.addenda.is_empty();
+    let signed_at = rfc3339_utc(r.note.signed_ms);
+    let last_change = r.addenda.last().map_or(r.note.signed_ms, |a| a.signed_ms);
+    let author = json!([{"display": r.note.signer}]);
+    let mut sections: Vec<Value> = r
+        .draft
+        .sections
+        .iter()
+        .map(|s| {
+            let body = if s.sentences.is_empty() {
+                "<p>Not discussed.</p>".to_string()
+            } else {
+                s.sentences
+                    .iter()
+                    .map(|x| format!("<p>{}</p>", xhtml_escape(&x.text)))
+                    .collect()
+            };
+            json!({
+                "title": s.name,
+                "text": {
+                    "status": "generated",
+                    "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{body}</div>"),
+                },
+            })
+        })
+        .collect();
+    for a in r.addenda {
+        sections.push(json!({
+            "title": format!("Addendum {} ({}, {})", a.seq, a.signer, rfc3339_utc(a.signed_ms)),
+            "author": [{"display": a.signer}],
+            "text": {
+                "status": "generated",
+                "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>{}</p></div>", xhtml_escape(&a.text)),
+            },
+        }));
+    }
+    let composition = json!({
+        "resourceType": "Composition",
+        "id": "note",
+        "identifier": {"system": "urn:scribe:encounter", "value": r.encounter.id},
+        "status": if amended { "amended" } else { "final" },
+        "type": note_type,
+        "date": rfc3339_utc(last_change),
+        "author": author,
+        "title": format!("{display} ({})", r.encounter.template),
+        "confidentiality": "R",
+        "attester": [{"mode": "legal", "time": signed_at, "party": {"display": r.note.signer}}],
+        "custodian": {"display": r.clinic},
+        "section": sections,
+    });
+    let text = plain_text(r);
+    json!({
+        "resourceType": "DocumentReference",
+        "contained": [composition],
+        "masterIdentifier": {"system": "urn:scribe:signed-note-sha256", "value": r.note.sha256},
+        "identifier": [{"system": "urn:scribe:encounter", "value": r.encounter.id}],
+        "status": "current",
+        "docStatus": if amended { "amended" } else { "final" },
+        "type": note_type,
+        "date": rfc3339_utc(last_change),
+        "author": author,
+        "authenticator": {"display": r.note.signer},
+        "custodian": {"display": r.clinic},
+        "description": r.encounter.label,
+        "securityLabel": [{
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R", "display": "restricted"}]
+        }],
+        "content": [{
+            "attachment": {
+                "contentType": "text/plain; charset=utf-8",
+                "language": "en",
+                "data": base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
+                "title": display,
+                "creation": signed_at,
+            },
+            "format": {"system": "http://ihe.net/fhir/ValueSet/IHE.FormatCode.codesystem", "code": "urn:ihe:iti:xds:2017:mimeTypeSufficient"},
+        }],
+        "context": {"related": [{"reference": "#note"}]},
+    })
+}
+
+/// HL7 v2's escape sequences for its delimiter characters.
+fn hl7_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\E\\"),
+            '|' => out.push_str("\\F\\"),
+            '^' => out.push_str("\\S\\"),
+            '~' => out.push_str("\\R\\"),
+            '&' => out.push_str("\\T\\"),
+            '\r' | '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `YYYYMMDDHHMMSS` in UTC, HL7's DTM form.
+fn hl7_time(ms: i64) -> String {
+    rfc3339_utc(ms)
+        .replace(['-', ':', 'T'], "")
+        .trim_end_matches('Z')
+        .to_string()
+        + "+0000"
+}
+
+/// HL7 v2.5.1 `MDM^T02` (original document notification and content): TXA says the document is
+/// legally authenticated (LA), one OBX per line of the note.
+pub fn hl7_mdm_t02(r: &SignedRecord<'_>, message_id: &str, now_ms: i64) -> String {
+    let (code, display) = loinc_note_type(&r.encounter.template);
+    let mut segments = vec![
+        format!(
+            "MSH|^~\\&|SCRIBE|{}|EHR|{}|{}||MDM^T02^MDM_T02|{}|P|2.5.1",
+            hl7_escape(r.clinic),
+            hl7_escape(r.clinic),
+            hl7_time(now_ms),
+            hl7_escape(message_id)
+        ),
+        format!("EVN|T02|{}", hl7_time(now_ms)),
+        // The appliance knows visits, not patients: the EHR matches on the visit number.
+        format!("PID|1||{}^^^SCRIBE^VN", r.encounter.id),
+        format!("PV1|1|O|||||||||||||||||{}^^^SCRIBE^VN", r.encounter.id),
+        // TXA-4/7 activity and transcription time, TXA-5/9/10 provider, originator and
+        // authenticator, TXA-12 the unique document number (the signed text's hash), TXA-17 LA.
+        format!(
+            "TXA|1|{code}^{display}^LN|TX|{time}|{signer}||{time}||{signer}|{signer}||{}|||||LA|||||{signer}",
+            r.note.sha256,
+            time = hl7_time(r.note.signed_ms),
+            signer = hl7_escape(&r.note.signer),
+        ),
+    ];
+    for (i, line) in plain_text(r).lines().enumerate() {
+        segments.push(format!(
+            "OBX|{}|TX|{code}^{display}^LN||{}||||||F",
+            i + 1,
+            hl7_escape(line)
+        ));
+    }
+    segments.join("\r") + "\r"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Section, Sentence};
+    use store::State;
+
+    fn record_parts() -> (Encounter, SignedNote, Draft) {
+        let encounter = Encounter {
+            id: "e1".into(),
+            state: State::Signed,
+            template: "soap".into(),
+            created_ms: 0,
+            updated_ms: 0,
+            audio_ms: None,
+            failure_reason: None,
+            created_by: "nina".into(),
+            assigned_to: None,
+            label: "Room 2 | 10:30".into(),
+        };
+        let note = SignedNote {
+            encounter_id: "e1".into(),
+            draft_version: 1,
+            canonical_text: String::new(),
+            sha256: "ab".into(),
+            signature: String::new(),
+            key_id: String::new(),
+            signer: "drbob".into(),
+            signed_ms: 1_795_651_200_000,
+        };
+        let draft = Draft {
+            template: "soap".into(),
+            sections: vec![Section {
+                name: "Plan".into(),
+                sentences: vec![Sentence {
+                    text: "Start lisinopril 10 mg <daily> & recheck.".into(),
+                    citations: vec![1],
+                    flags: vec![],
+                }],
+            }],
+        };
+        (encounter, note, draft)
+    }
+
+    #[test]
+    fn hl7_escapes_delimiters_and_marks_the_note_legally_authenticated() {
+        let (encounter, note, draft) = record_parts();
+        let r = SignedRecord {
+            encounter: &encounter,
+            note: &note,
+            draft: &draft,
+            addenda: &[],
+            clinic: "Main | St",
+        };
+        let msg = hl7_mdm_t02(&r, "m1", note.signed_ms);
+        let segs: Vec<&str> = msg.split('\r').collect();
+        assert!(segs[0].starts_with("MSH|^~\\&|SCRIBE|Main \\F\\ St|"), "{msg}");
+        assert!(segs[0].contains("|MDM^T02^MDM_T02|m1|P|2.5.1"), "{msg}");
+        let txa = segs.iter().find(|s| s.starts_with("TXA|")).unwrap();
+        let fields: Vec<&str> = txa.split('|').collect();
+        assert_eq!((fields[12], fields[17]), ("ab", "LA"), "{txa}");
+        assert!(msg.contains("Start lisinopril 10 mg <daily> \\T\\ recheck."), "{msg}");
+        assert!(msg.contains("20261126000000+0000"), "{msg}");
+    }
+
+    #[test]
+    fn fhir_narrative_is_escaped_xhtml_and_status_follows_addenda() {
+        let (encounter, note, draft) = record_parts();
+        let mut r = SignedRecord {
+            encounter: &encounter,
+            note: &note,
+            draft: &draft,
+            addenda: &[],
+            clinic: "Main St",
+        };
+        let doc = fhir_document_reference(&r);
+        assert_eq!(doc["docStatus"], "final");
+        let comp = &doc["contained"][0];
+        assert_eq!(comp["attester"][0]["mode"], "legal");
+        assert_eq!(comp["type"]["coding"][0]["code"], "11506-3");
+        let div = comp["section"][0]["text"]["div"].as_str().unwrap();
+        assert!(div.contains("10 mg &lt;daily&gt; &amp; recheck."), "{div}");
+        let addenda = [Addendum {
+            encounter_id: "e1".into(),
+            seq: 1,
+            text: "BP recheck moved to 2 weeks.".into(),
+            canonical_text: String::new(),
+            sha256: String::new(),
+            signature: String::new(),
+            key_id: String::new(),
+            signer: "drbob".into(),
+            signed_ms: note.signed_ms + 1000,
+        }];
+        r.addenda = &addenda;
+        let doc = fhir_document_reference(&r);
+        assert_eq!(doc["docStatus"], "amended");
+        assert_eq!(doc["contained"][0]["status"], "amended");
+    }
+}

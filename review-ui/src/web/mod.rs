@@ -1,0 +1,317 @@
+//! The review web app: server-rendered pages over the encrypted store.
+//!
+//! Every PHI access goes through the store, which checks the actor's role and relation to the
+//! encounter and audits the access in the same transaction; this layer adds sessions, CSRF
+//! tokens and the pages. State changes are POSTs with a CSRF token; GETs change nothing but the
+//! audit trail.
+
+mod pages;
+mod session;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use store::{Actor, Role, Store, StoreError};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use session::{COOKIE, NoSession, Session, Sessions};
+
+/// Settings of the web app (the `[web]` table of scribe.toml).
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The clinic's name, shown in pages and exports.
+    pub clinic: String,
+    /// Log a session off after this long without a request.
+    pub idle_timeout: Duration,
+    /// Log a session off this long after login, however busy.
+    pub absolute_lifetime: Duration,
+    /// Served over TLS (adds Strict-Transport-Security).
+    pub tls: bool,
+    /// Facts about the box for the admin page (models, version); no PHI.
+    pub appliance_facts: Vec<(String, String)>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            clinic: "Clinic".into(),
+            idle_timeout: Duration::from_secs(15 * 60),
+            absolute_lifetime: Duration::from_secs(12 * 3600),
+            tls: false,
+            appliance_facts: Vec::new(),
+        }
+    }
+}
+
+/// Shared state of the app.
+pub struct App {
+    store: Mutex<Store>,
+    sessions: Sessions,
+    config: WebConfig,
+}
+
+impl App {
+    pub fn new(store: Store, config: WebConfig) -> Arc<App> {
+        Arc::new(App {
+            store: Mutex::new(store),
+            sessions: Sessions::new(config.idle_timeout, config.absolute_lifetime),
+            config,
+        })
+    }
+
+    /// Runs a store operation off the async threads (SQLCipher and argon2 block).
+    async fn db<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let app = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut store = app.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut store)
+        })
+        .await
+        .map_err(|e| WebError::Internal(format!("store task failed: {e}")))?
+        .map_err(WebError::from)
+    }
+}
+
+/// The whole app with its middleware.
+pub fn router(app: Arc<App>) -> Router {
+    let tls = app.config.tls;
+    let mut router = pages::routes()
+        .layer(middleware::from_fn(refuse_cross_site_posts))
+        .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(Counter::default()))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; \
+                 frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            // Not "no-referrer": under it browsers send `Origin: null` on same-origin form posts.
+            HeaderValue::from_static("same-origin"),
+        ))
+        // Pages carry PHI: no browser or proxy cache keeps them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    if tls {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ));
+    }
+    router.with_state(app)
+}
+
+/// Where TLS material lives.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serves the app on an already-bound listener until the process ends.
+pub async fn serve(listener: std::net::TcpListener, tls: Option<TlsFiles>, app: Arc<App>) -> std::io::Result<()> {
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    listener.set_nonblocking(true)?;
+    match tls {
+        Some(files) => {
+            // One process-wide TLS provider: ring, which the store already uses.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                .await
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot load TLS certificate {} / key {}: {e}",
+                            files.cert.display(),
+                            files.key.display()
+                        ),
+                    )
+                })?;
+            axum_server::from_tcp_rustls(listener, config).serve(service).await
+        }
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, service).await
+        }
+    }
+}
+
+/// Request ids: a counter is enough to correlate one request's log lines, and carries nothing.
+#[derive(Clone, Default)]
+struct Counter(Arc<std::sync::atomic::AtomicU64>);
+
+impl MakeRequestId for Counter {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("req-{n}")).ok().map(RequestId::new)
+    }
+}
+
+/// SameSite=Strict cookies already keep other sites' forms from riding a session; this also
+/// refuses any state change a browser says came from elsewhere (login forms included).
+async fn refuse_cross_site_posts(req: Request, next: Next) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let headers = req.headers();
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v != "same-origin" && v != "none");
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let foreign_origin = match (headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()), host) {
+            (Some("null"), _) => true,
+            (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+            _ => false,
+        };
+        if cross_site || foreign_origin {
+            return WebError::Forbidden("cross-site request refused".into()).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// An error as the person sees it.
+#[derive(Debug)]
+pub enum WebError {
+    /// Not logged in (or logged off): go to the login page.
+    LoginRequired(NoSession),
+    Forbidden(String),
+    NotFound(String),
+    /// A request that cannot be done in this state (edit conflict, wrong state).
+    Conflict(String),
+    BadRequest(String),
+    Internal(String),
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Forbidden { .. } => WebError::Forbidden(e.to_string()),
+            StoreError::NoEncounter(_) | StoreError::NoDraft(_) | StoreError::NotSigned(_) => {
+                WebError::NotFound(e.to_string())
+            }
+            StoreError::WrongState { .. } | StoreError::EditConflict { .. } | StoreError::UserExists(_) => {
+                WebError::Conflict(e.to_string())
+            }
+            StoreError::Invalid(_) | StoreError::NotAPhysician(_) | StoreError::NoUser(_) => {
+                WebError::BadRequest(e.to_string())
+            }
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            WebError::LoginRequired(why) => {
+                let to = if why == NoSession::Expired {
+                    "/login?expired=1"
+                } else {
+                    "/login"
+                };
+                return Redirect::to(to).into_response();
+            }
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
+            WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
+            WebError::Conflict(m) => (StatusCode::CONFLICT, "Cannot do that now", m),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m),
+            WebError::Internal(m) => {
+                tracing::error!(error = %m, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The appliance could not complete this request; nothing was changed. IT can find the details in the logs."
+                        .into(),
+                )
+            }
+        };
+        (status, pages::error_page(title, &message)).into_response()
+    }
+}
+
+/// The logged-in user of a request. Extracting it fails with a redirect to the login page.
+pub struct User {
+    pub actor: Actor,
+    pub csrf: String,
+    pub token: String,
+}
+
+impl User {
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), WebError> {
+        if roles.contains(&self.actor.role) {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(format!(
+                "{} ({}) may not {what}",
+                self.actor.name,
+                self.actor.role.as_str()
+            )))
+        }
+    }
+
+    /// Every state change carries the session's CSRF token.
+    pub fn check_csrf(&self, presented: &str) -> Result<(), WebError> {
+        if session::same_secret(presented, &self.csrf) {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(
+                "the form was stale or not from this app (CSRF check failed); reload the page".into(),
+            ))
+        }
+    }
+}
+
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+impl FromRequestParts<Arc<App>> for User {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let token = session_token(&parts.headers).ok_or(WebError::LoginRequired(NoSession::Missing))?;
+        let session = app.sessions.touch(&token).map_err(WebError::LoginRequired)?;
+        Ok(User {
+            actor: session.actor,
+            csrf: session.csrf,
+            token,
+        })
+    }
+}

@@ -1,0 +1,935 @@
+//! Routes and the HTML they render.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+use protocol::{Draft, FlagKind, Transcript};
+use serde::Deserialize;
+use store::{Access, Encounter, Role, State as EncounterState, StoreError, Verification, rfc3339_utc};
+
+use super::{App, COOKIE, User, WebError, session_token};
+use crate::export::{self, SignedRecord};
+
+type Page = Result<Response, WebError>;
+
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/inbox", get(inbox))
+        .route("/encounters/{id}", get(encounter_page))
+        .route("/encounters/{id}/break-glass", post(break_glass))
+        .route("/encounters/{id}/edit", post(edit_sentence))
+        .route("/encounters/{id}/sign", get(sign_page).post(sign))
+        .route("/encounters/{id}/addenda", post(add_addendum))
+        .route("/encounters/{id}/audio", get(audio))
+        .route("/encounters/{id}/export/{format}", get(export))
+        .route("/admin", get(admin))
+        .route("/admin/users", post(add_user))
+        .route("/admin/users/{name}/unlock", post(unlock_user))
+        .route("/audit", get(audit_page))
+        .route("/audit/export.csv", get(audit_csv))
+        .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
+}
+
+const CSS: &str = include_str!("static/app.css");
+const JS: &str = include_str!("static/app.js");
+
+async fn css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS)
+}
+
+async fn js() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], JS)
+}
+
+/// The frame of every page: who is logged in, what they can reach, and a logout button.
+fn layout(title: &str, user: Option<&User>, refresh: bool, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if refresh { meta http-equiv="refresh" content="2"; }
+                title { (title) " · Scribe" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Scribe" }
+                    @if let Some(u) = user {
+                        nav {
+                            @if matches!(u.actor.role, Role::Clinician | Role::Physician) { a href="/inbox" { "Inbox" } }
+                            @if u.actor.role == Role::ItAdmin { a href="/admin" { "Admin" } }
+                            @if matches!(u.actor.role, Role::ItAdmin | Role::Auditor) { a href="/audit" { "Audit trail" } }
+                        }
+                        span.who { (u.actor.name) " (" (u.actor.role.as_str()) ")" }
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(u.csrf);
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    };
+    markup.into_response()
+}
+
+pub(super) fn error_page(title: &str, message: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { (title) " · Scribe" } link rel="stylesheet" href="/static/app.css"; }
+            body { main { h1 { (title) } p.error { (message) } p { a href="/" { "Back" } } } }
+        }
+    }
+}
+
+fn when(ms: i64) -> String {
+    rfc3339_utc(ms).replace('T', " ").replace('Z', " UTC")
+}
+
+fn age(ms: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mins = (now - ms).max(0) / 60_000;
+    match mins {
+        0 => "just now".into(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => format!("{} days", m / (24 * 60)),
+    }
+}
+
+async fn home(user: Result<User, WebError>) -> Redirect {
+    match user {
+        Ok(u) => match u.actor.role {
+            Role::Clinician | Role::Physician => Redirect::to("/inbox"),
+            Role::ItAdmin => Redirect::to("/admin"),
+            Role::Auditor | Role::System => Redirect::to("/audit"),
+        },
+        Err(_) => Redirect::to("/login"),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    expired: Option<u8>,
+    failed: Option<u8>,
+}
+
+async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    layout(
+        "Log in",
+        None,
+        false,
+        html! {
+            h1 { "Log in" }
+            @if q.expired.is_some() { p.notice { "You were logged off after a period of inactivity. Log in again." } }
+            @if q.failed.is_some() { p.error { "Wrong user name or password, or the account is locked. After 5 failed attempts an account is locked for 15 minutes." } }
+            form.card method="post" action="/login" {
+                label { "User name" input name="user" autocomplete="username" required autofocus; }
+                label { "Password" input name="password" type="password" autocomplete="current-password" required; }
+                button type="submit" { "Log in" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+    password: String,
+}
+
+fn session_cookie(token: &str, max_age_s: u64) -> String {
+    format!("{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_s}")
+}
+
+async fn login(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Page {
+    // Whatever session the browser had ends here: a new login always gets a new token.
+    if let Some(old) = session_token(&headers) {
+        app.sessions.end(&old);
+    }
+    let LoginForm { user, password } = form;
+    match app.db(move |s| s.authenticate(&user, &password)).await {
+        Ok(actor) => {
+            tracing::info!(user = %actor.name, "login");
+            let token = app.sessions.start(actor);
+            let max_age = app.config.absolute_lifetime.as_secs();
+            Ok((
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, "/".to_string()),
+                    (header::SET_COOKIE, session_cookie(&token, max_age)),
+                ],
+            )
+                .into_response())
+        }
+        // One answer for unknown users, wrong passwords and locked accounts: no user enumeration.
+        Err(WebError::BadRequest(_) | WebError::Internal(_) | WebError::Forbidden(_)) => {
+            Ok(Redirect::to("/login?failed=1").into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(app): State<Arc<App>>, user: User, Form(form): Form<CsrfForm>) -> Page {
+    user.check_csrf(&form.csrf)?;
+    app.sessions.end(&user.token);
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/login".to_string()),
+            (header::SET_COOKIE, session_cookie("", 0)),
+        ],
+    )
+        .into_response())
+}
+
+async fn inbox(State(app): State<Arc<App>>, user: User) -> Page {
+    user.require(&[Role::Clinician, Role::Physician], "open an inbox")?;
+    let actor = user.actor.clone();
+    let items = app.db(move |s| s.inbox(&actor)).await?;
+    let (to_review, other): (Vec<_>, Vec<_>) = items
+        .into_iter()
+        .partition(|i| i.encounter.state == EncounterState::AwaitingReview);
+    let table = |items: &[store::InboxItem]| {
+        html! {
+            table.inbox {
+                thead { tr { th { "Visit" } th { "State" } th { "Age" } th { "Template" } th { "Flags" } th { "Recorded by" } } }
+                tbody {
+                    @for i in items {
+                        tr data-encounter=(i.encounter.id) {
+                            td { a href={ "/encounters/" (i.encounter.id) } {
+                                @if i.encounter.label.is_empty() { "Visit " (i.encounter.id) } @else { (i.encounter.label) }
+                            } }
+                            td { span class={ "state " (i.encounter.state.as_str()) } { (i.encounter.state.as_str().replace('_', " ")) } }
+                            td { (age(i.encounter.created_ms)) }
+                            td { (i.encounter.template) }
+                            td.flags { @if i.flags > 0 { span.flag { "⚑ " (i.flags) } } @else { "–" } }
+                            td { (i.encounter.created_by) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout(
+        "Inbox",
+        Some(&user),
+        false,
+        html! {
+            h1 { "Drafts awaiting review" }
+            @if to_review.is_empty() { p.empty { "Nothing to review." } } @else { (table(&to_review)) }
+            h2 { "Other visits" }
+            @if other.is_empty() { p.empty { "None." } } @else { (table(&other)) }
+        },
+    ))
+}
+
+/// Everything the encounter page shows, read in one go (each read audited by the store).
+struct EncounterView {
+    encounter: Encounter,
+    access: Access,
+    transcript: Transcript,
+    draft: Option<(u32, Draft)>,
+    signed: Option<store::SignedNote>,
+    addenda: Vec<store::Addendum>,
+    verification: Option<Verification>,
+    has_audio: bool,
+}
+
+async fn load_encounter(app: &Arc<App>, user: &User, id: String) -> Result<EncounterView, WebError> {
+    let actor = user.actor.clone();
+    app.db(move |s| {
+        let access = s.access(&actor, &id)?;
+        let encounter = s.encounter(&id)?;
+        if !access.allows() {
+            return Ok(EncounterView {
+                encounter,
+                access,
+                transcript: Transcript::default(),
+                draft: None,
+                signed: None,
+                addenda: Vec::new(),
+                verification: None,
+                has_audio: false,
+            });
+        }
+        let transcript = s.transcript(&actor, &id, "review")?;
+        let signed = s.signed_note(&actor, &id, "review")?;
+        let draft = match &signed {
+            Some(note) => s.draft_version(&actor, &id, note.draft_version, "review")?,
+            None => s.latest_draft(&actor, &id, "review")?,
+        };
+        let addenda = s.addenda(&actor, &id, "review")?;
+        let verification = if signed.is_some() {
+            Some(s.verify(&actor, &id)?)
+        } else {
+            None
+        };
+        Ok(EncounterView {
+            has_audio: encounter.audio_ms.is_some(),
+            encounter,
+            access,
+            transcript,
+            draft,
+            signed,
+            addenda,
+            verification,
+        })
+    })
+    .await
+}
+
+async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<String>) -> Page {
+    user.require(&[Role::Clinician, Role::Physician], "open encounters")?;
+    let view = load_encounter(&app, &user, id).await?;
+    let e = &view.encounter;
+    let title = if e.label.is_empty() {
+        format!("Visit {}", e.id)
+    } else {
+        e.label.clone()
+    };
+    match view.access {
+        Access::Denied => {
+            return Err(WebError::Forbidden(format!(
+                "{} may not open encounter {}",
+                user.actor.name, e.id
+            )));
+        }
+        Access::NeedsBreakGlass => {
+            return Ok((
+                StatusCode::FORBIDDEN,
+                layout(
+                    "Break-glass access",
+                    Some(&user),
+                    false,
+                    html! {
+                        h1 { "This visit is assigned to another physician" }
+                        p { "You can open it in an emergency. Your access is recorded with your reason, reported to the privacy officer, and lasts one hour." }
+                        form.card.breakglass method="post" action={ "/encounters/" (e.id) "/break-glass" } {
+                            input type="hidden" name="csrf" value=(user.csrf);
+                            label { "Reason (required)" textarea name="reason" required minlength="10" {} }
+                            button.danger type="submit" { "Break glass and open" }
+                        }
+                    },
+                ),
+            )
+                .into_response());
+        }
+        Access::Granted | Access::BreakGlass => {}
+    }
+    let in_progress = matches!(
+        e.state,
+        EncounterState::Recording | EncounterState::Transcribing | EncounterState::Drafting
+    );
+    let editable = e.state == EncounterState::AwaitingReview;
+    let may_sign = user.actor.role == Role::Physician;
+    let low = |w: &protocol::Word| w.confidence < crate::LOW_CONFIDENCE;
+    let body = html! {
+        @if view.access == Access::BreakGlass {
+            p.breakglass-banner { "Break-glass access: every view of this visit is recorded with your reason." }
+        }
+        h1 { (title) }
+        p.meta {
+            span class={ "state " (e.state.as_str()) } { (e.state.as_str().replace('_', " ")) }
+            " · " (e.template) " · recorded by " (e.created_by) " · " (when(e.created_ms))
+            @if let Some(p) = &e.assigned_to { " · to be signed by " (p) }
+        }
+        @if let Some(reason) = &e.failure_reason { p.error { "Failed: " (reason) } }
+        @if in_progress { p.notice { "This visit is still being processed; the page updates itself." } }
+        div.columns {
+            section.transcript {
+                h2 { "Transcript" }
+                @if view.transcript.segments.is_empty() { p.empty { "No transcript yet." } }
+                ol.segments {
+                    @for s in &view.transcript.segments {
+                        li.segment id={ "seg-" (s.id) } data-start=(s.start_ms) data-end=(s.end_ms) {
+                            span.sid { "S" (s.id) }
+                            span.time { (clock(s.start_ms)) }
+                            span class={ "speaker " (s.speaker.as_str()) } { (s.speaker.as_str()) }
+                            @if view.has_audio {
+                                button.play type="button" data-src={ "/encounters/" (e.id) "/audio?start_ms=" (s.start_ms) "&end_ms=" (s.end_ms) } title="Play this segment" { "▶" }
+                            }
+                            span.text {
+                                @if s.words.iter().any(low) {
+                                    @for w in &s.words {
+                                        @if low(w) { mark.low title="The recognizer was unsure of this word" { (w.text) } " " } @else { (w.text) " " }
+                                    }
+                                } @else { (s.text) }
+                            }
+                        }
+                    }
+                }
+                @if view.has_audio { audio #player controls preload="none" {} }
+            }
+            section.note {
+                @if let Some(signed) = &view.signed {
+                    h2 { "Signed note" }
+                    p.signed {
+                        "Signed by " (signed.signer) " at " (when(signed.signed_ms)) ". "
+                        @match &view.verification {
+                            Some(Verification::Valid { .. }) => span.ok { "Signature verified." },
+                            Some(_) => span.error { "Signature does NOT verify: the stored note was altered." },
+                            None => "",
+                        }
+                    }
+                }
+                @match &view.draft {
+                    None => p.empty { "No draft yet." },
+                    Some((version, draft)) => {
+                        @if view.signed.is_none() { h2 { "Draft " span.version { "v" (version) } } }
+                        @for (si, section) in draft.sections.iter().enumerate() {
+                            h3 { (section.name) }
+                            @if section.sentences.is_empty() { p.empty { "Not discussed." } }
+                            @for (i, s) in section.sentences.iter().enumerate() {
+                                div.sentence data-cites=(s.citations.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ")) {
+                                    span.text { (s.text) }
+                                    " "
+                                    span.cites { @for c in &s.citations { a href={ "#seg-" (c) } { "S" (c) } " " } }
+                                    @for f in &s.flags { span.flag title=(flag_text(f.kind)) { "⚑ " (flag_text(f.kind)) ": " (f.term) } }
+                                    @if editable {
+                                        details.edit {
+                                            summary { "Edit" }
+                                            form method="post" action={ "/encounters/" (e.id) "/edit" } {
+                                                input type="hidden" name="csrf" value=(user.csrf);
+                                                input type="hidden" name="base_version" value=(version);
+                                                input type="hidden" name="section" value=(si);
+                                                input type="hidden" name="sentence" value=(i);
+                                                textarea name="text" rows="3" { (s.text) }
+                                                button type="submit" { "Save" }
+                                                " (empty text removes the sentence)"
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !view.addenda.is_empty() {
+                    h2 { "Addenda" }
+                    @for a in &view.addenda {
+                        div.addendum { p { (a.text) } p.meta { "Addendum " (a.seq) " signed by " (a.signer) " at " (when(a.signed_ms)) } }
+                    }
+                }
+                @if editable && may_sign {
+                    p.actions { a.button href={ "/encounters/" (e.id) "/sign" } { "Review and sign…" } }
+                }
+                @if view.signed.is_some() && may_sign {
+                    div.actions {
+                        "Export: "
+                        a href={ "/encounters/" (e.id) "/export/text" } { "Plain text" } " · "
+                        a href={ "/encounters/" (e.id) "/export/fhir" } { "FHIR R4" } " · "
+                        a href={ "/encounters/" (e.id) "/export/hl7" } { "HL7 v2 MDM" }
+                    }
+                    form.card method="post" action={ "/encounters/" (e.id) "/addenda" } {
+                        h3 { "Add an addendum" }
+                        input type="hidden" name="csrf" value=(user.csrf);
+                        textarea name="text" rows="3" required {}
+                        label { "Your password (signing)" input type="password" name="password" autocomplete="current-password" required; }
+                        button type="submit" { "Sign addendum" }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout(&title, Some(&user), in_progress, body))
+}
+
+fn clock(ms: u64) -> String {
+    format!("{:02}:{:02}", ms / 60_000, ms / 1000 % 60)
+}
+
+fn flag_text(kind: FlagKind) -> &'static str {
+    match kind {
+        FlagKind::UnsupportedNumber => "number not in the cited transcript",
+        FlagKind::UnsupportedMedication => "medication not in the cited transcript",
+        FlagKind::LowConfidence => "rests on an uncertain word",
+        FlagKind::UnsupportedLaterality => "side not stated in the cited transcript",
+        FlagKind::NegationMismatch => "negation differs from the cited transcript",
+    }
+}
+
+#[derive(Deserialize)]
+struct BreakGlassForm {
+    csrf: String,
+    reason: String,
+}
+
+async fn break_glass(
+    State(app): State<Arc<App>>,
+    user: User,
+    Path(id): Path<String>,
+    Form(form): Form<BreakGlassForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::Physician], "use break-glass access")?;
+    let actor = user.actor.clone();
+    let target = id.clone();
+    app.db(move |s| s.break_glass(&actor, &target, &form.reason)).await?;
+    Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct EditForm {
+    csrf: String,
+    base_version: u32,
+    section: usize,
+    sentence: usize,
+    text: String,
+}
+
+/// Replaces one sentence (or removes it, if the new text is empty). The reviewer's words are
+/// theirs: the sentence keeps its citations and loses the machine's flags.
+async fn edit_sentence(
+    State(app): State<Arc<App>>,
+    user: User,
+    Path(id): Path<String>,
+    Form(form): Form<EditForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::Clinician, Role::Physician], "edit drafts")?;
+    let actor = user.actor.clone();
+    let target = id.clone();
+    app.db(move |s| {
+        let (_, mut draft) = s
+            .latest_draft(&actor, &target, "editing")?
+            .ok_or_else(|| StoreError::NoDraft(target.clone()))?;
+        let sentences = draft
+            .sections
+            .get_mut(form.section)
+            .map(|sec| &mut sec.sentences)
+            .filter(|ss| form.sentence < ss.len())
+            .ok_or_else(|| StoreError::Invalid("no such sentence in the draft".into()))?;
+        let text = form.text.trim();
+        if text.is_empty() {
+            sentences.remove(form.sentence);
+        } else {
+            let s = &mut sentences[form.sentence];
+            s.text = text.to_string();
+            s.flags.clear();
+        }
+        s.save_edited_draft(&actor, &target, form.base_version, &draft)
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
+}
+
+async fn sign_page(State(app): State<Arc<App>>, user: User, Path(id): Path<String>) -> Page {
+    user.require(&[Role::Physician], "sign notes")?;
+    let view = load_encounter(&app, &user, id).await?;
+    if !view.access.allows() {
+        return Err(WebError::Forbidden("not your encounter".into()));
+    }
+    let Some((version, draft)) = view
+        .draft
+        .filter(|_| view.encounter.state == EncounterState::AwaitingReview)
+    else {
+        return Err(WebError::Conflict("there is no draft awaiting signature".into()));
+    };
+    let e = &view.encounter;
+    Ok(layout(
+        "Sign",
+        Some(&user),
+        false,
+        html! {
+            h1 { "Sign this note" }
+            p { "You are signing draft v" (version) " of " @if e.label.is_empty() { "visit " (e.id) } @else { (e.label) } " exactly as shown. After signing it cannot be changed; corrections are signed addenda." }
+            @if draft.flag_count() > 0 {
+                p.error { "⚑ " (draft.flag_count()) " statement(s) are flagged as not supported by the transcript. Check them before signing." }
+            }
+            pre.preview { (crate::draft_text(&draft)) }
+            form.card method="post" action={ "/encounters/" (e.id) "/sign" } {
+                input type="hidden" name="csrf" value=(user.csrf);
+                input type="hidden" name="version" value=(version);
+                label { "Your password" input type="password" name="password" autocomplete="current-password" required autofocus; }
+                button type="submit" { "Sign" }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct SignForm {
+    csrf: String,
+    version: u32,
+    password: String,
+}
+
+/// Re-authenticates the session's user with their password, then signs.
+async fn sign(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, Form(form): Form<SignForm>) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::Physician], "sign notes")?;
+    let actor = user.actor.clone();
+    let target = id.clone();
+    app.db(move |s| {
+        let signer = reauthenticate(s, &actor, &form.password)?;
+        match s.latest_draft(&signer, &target, "signing")? {
+            Some((v, _)) if v == form.version => {}
+            Some((v, _)) => {
+                return Err(StoreError::EditConflict {
+                    id: target.clone(),
+                    base: form.version,
+                    current: v,
+                });
+            }
+            None => return Err(StoreError::NoDraft(target.clone())),
+        }
+        s.sign(&signer, &target)
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
+}
+
+/// The password must be the logged-in user's own; a wrong one counts towards lockout.
+fn reauthenticate(s: &mut store::Store, actor: &store::Actor, password: &str) -> Result<store::Actor, StoreError> {
+    match s.authenticate(&actor.name, password) {
+        Ok(a) if a == *actor => Ok(a),
+        Ok(_) | Err(StoreError::WrongPassword(_) | StoreError::LockedOut { .. }) => Err(StoreError::Forbidden {
+            actor: actor.name.clone(),
+            role: actor.role.as_str().into(),
+            action: "sign without re-entering the right password".into(),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AddendumForm {
+    csrf: String,
+    text: String,
+    password: String,
+}
+
+async fn add_addendum(
+    State(app): State<Arc<App>>,
+    user: User,
+    Path(id): Path<String>,
+    Form(form): Form<AddendumForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::Physician], "amend notes")?;
+    let actor = user.actor.clone();
+    let target = id.clone();
+    app.db(move |s| {
+        let signer = reauthenticate(s, &actor, &form.password)?;
+        s.add_addendum(&signer, &target, &form.text)
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct AudioQuery {
+    start_ms: u64,
+    end_ms: u64,
+}
+
+/// A span of the recording as WAV, decrypted for this request only.
+async fn audio(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, Query(q): Query<AudioQuery>) -> Page {
+    user.require(&[Role::Clinician, Role::Physician], "play recordings")?;
+    if q.end_ms <= q.start_ms || q.end_ms - q.start_ms > 10 * 60 * 1000 {
+        return Err(WebError::BadRequest("a playable span is up to 10 minutes".into()));
+    }
+    let actor = user.actor.clone();
+    let pcm = app.db(move |s| s.audio(&actor, &id, "review: playback")).await?;
+    let at = |ms: u64| ((ms * 16) as usize).min(pcm.len());
+    let span = &pcm[at(q.start_ms)..at(q.end_ms)];
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], crate::wav_bytes(span, 16_000)).into_response())
+}
+
+async fn export(State(app): State<Arc<App>>, user: User, Path((id, format)): Path<(String, String)>) -> Page {
+    user.require(&[Role::Physician], "export notes")?;
+    if !matches!(format.as_str(), "text" | "fhir" | "hl7") {
+        return Err(WebError::NotFound(format!("no export format {format}")));
+    }
+    let actor = user.actor.clone();
+    let clinic = app.config.clinic.clone();
+    let fmt = format.clone();
+    let body = app
+        .db(move |s| {
+            let encounter = s.encounter(&id)?;
+            let note = s
+                .signed_note(&actor, &id, "export")?
+                .ok_or_else(|| StoreError::NotSigned(id.clone()))?;
+            let (_, draft) = s
+                .draft_version(&actor, &id, note.draft_version, "export")?
+                .ok_or_else(|| StoreError::NoDraft(id.clone()))?;
+            let addenda = s.addenda(&actor, &id, "export")?;
+            let record = SignedRecord {
+                encounter: &encounter,
+                note: &note,
+                draft: &draft,
+                addenda: &addenda,
+                clinic: &clinic,
+            };
+            let body = match fmt.as_str() {
+                "text" => export::plain_text(&record),
+                "fhir" => serde_json::to_string_pretty(&export::fhir_document_reference(&record)).expect("json"),
+                _ => export::hl7_mdm_t02(&record, &format!("{}-{}", id, store_now_ms()), store_now_ms()),
+            };
+            s.audit(&actor, &format!("note.export:{fmt}"), Some(&id), "treatment: export")?;
+            Ok((encounter.id, body))
+        })
+        .await?;
+    let (id, body) = body;
+    let (mime, ext) = match format.as_str() {
+        "text" => ("text/plain; charset=utf-8", "txt"),
+        "fhir" => ("application/fhir+json", "json"),
+        _ => ("x-application/hl7-v2+er7", "hl7"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"note-{id}.{ext}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn store_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
+    user.require(&[Role::ItAdmin], "administer the appliance")?;
+    let actor = user.actor.clone();
+    let (users, queue, chain) = app
+        .db(move |s| {
+            let users = s.users(&actor)?;
+            let mut queue = Vec::new();
+            for state in [
+                EncounterState::Recording,
+                EncounterState::Transcribing,
+                EncounterState::Drafting,
+                EncounterState::AwaitingReview,
+                EncounterState::Failed,
+            ] {
+                queue.push((state, s.encounters_in(state)?.len()));
+            }
+            Ok((users, queue, s.verify_audit_chain()?))
+        })
+        .await?;
+    Ok(layout(
+        "Admin",
+        Some(&user),
+        false,
+        html! {
+            h1 { "Appliance" }
+            table.facts {
+                @for (k, v) in &app.config.appliance_facts { tr { th { (k) } td { (v) } } }
+                tr { th { "Audit trail" } td { (chain_status(&chain)) } }
+            }
+            h2 { "Queue" }
+            table.queue { tr { @for (state, _) in &queue { th { (state.as_str().replace('_', " ")) } } } tr { @for (_, n) in &queue { td { (n) } } } }
+            h2 { "Users" }
+            table.users {
+                thead { tr { th { "Name" } th { "Role" } th { "Created" } th { "Status" } } }
+                tbody {
+                    @for u in &users {
+                        tr {
+                            td { (u.name) } td { (u.role.as_str()) } td { (when(u.created_ms)) }
+                            td {
+                                @if u.locked {
+                                    "locked "
+                                    form.inline method="post" action={ "/admin/users/" (u.name) "/unlock" } {
+                                        input type="hidden" name="csrf" value=(user.csrf);
+                                        button type="submit" { "Unlock" }
+                                    }
+                                } @else { "active" }
+                            }
+                        }
+                    }
+                }
+            }
+            form.card method="post" action="/admin/users" {
+                h3 { "Add a user" }
+                input type="hidden" name="csrf" value=(user.csrf);
+                label { "User name" input name="name" required pattern="[a-z0-9._-]{2,32}"; }
+                label { "Role" select name="role" {
+                    option value="clinician" { "clinician" } option value="physician" { "physician" }
+                    option value="it_admin" { "IT admin" } option value="auditor" { "auditor" }
+                } }
+                label { "Initial password (at least 12 characters)" input name="password" type="password" required minlength="12" autocomplete="new-password"; }
+                button type="submit" { "Add user" }
+            }
+        },
+    ))
+}
+
+fn chain_status(chain: &store::ChainReport) -> String {
+    match &chain.broken_at {
+        None => format!("{} events, chain intact", chain.events),
+        Some((seq, why)) => format!("BROKEN at event {seq}: {why}"),
+    }
+}
+
+#[derive(Deserialize)]
+struct AddUserForm {
+    csrf: String,
+    name: String,
+    role: String,
+    password: String,
+}
+
+async fn add_user(State(app): State<Arc<App>>, user: User, Form(form): Form<AddUserForm>) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::ItAdmin], "add users")?;
+    let role = Role::parse(&form.role).ok_or_else(|| WebError::BadRequest(format!("no role {}", form.role)))?;
+    if form.password.chars().count() < 12 {
+        return Err(WebError::BadRequest("passwords have at least 12 characters".into()));
+    }
+    if form.name.len() < 2
+        || form.name.len() > 32
+        || !form
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    {
+        return Err(WebError::BadRequest(
+            "user names are 2 to 32 of a-z, 0-9, '.', '_' and '-'".into(),
+        ));
+    }
+    let actor = user.actor.clone();
+    app.db(move |s| s.add_user(&actor, &form.name, role, &form.password))
+        .await?;
+    Ok(Redirect::to("/admin").into_response())
+}
+
+async fn unlock_user(
+    State(app): State<Arc<App>>,
+    user: User,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::ItAdmin], "unlock users")?;
+    let actor = user.actor.clone();
+    app.db(move |s| s.unlock_user(&actor, &name)).await?;
+    Ok(Redirect::to("/admin").into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct AuditQuery {
+    encounter: Option<String>,
+    actor: Option<String>,
+}
+
+async fn audit_events(
+    app: &Arc<App>,
+    user: &User,
+    q: AuditQuery,
+) -> Result<(Vec<store::AuditEvent>, store::ChainReport), WebError> {
+    user.require(&[Role::ItAdmin, Role::Auditor], "read the audit trail")?;
+    let actor = user.actor.clone();
+    app.db(move |s| {
+        let encounter = q.encounter.filter(|e| !e.is_empty());
+        let mut events = s.audit_events(encounter.as_deref())?;
+        if let Some(who) = q.actor.filter(|a| !a.is_empty()) {
+            events.retain(|e| e.actor == who);
+        }
+        let chain = s.verify_audit_chain()?;
+        s.audit(&actor, "audit.read", None, "oversight")?;
+        Ok((events, chain))
+    })
+    .await
+}
+
+async fn audit_page(State(app): State<Arc<App>>, user: User, Query(q): Query<AuditQuery>) -> Page {
+    let (encounter, who) = (
+        q.encounter.clone().unwrap_or_default(),
+        q.actor.clone().unwrap_or_default(),
+    );
+    let (events, chain) = audit_events(&app, &user, q).await?;
+    Ok(layout(
+        "Audit trail",
+        Some(&user),
+        false,
+        html! {
+            h1 { "Audit trail" }
+            p class=(if chain.broken_at.is_some() { "error" } else { "ok" }) { (chain_status(&chain)) }
+            form.filters method="get" action="/audit" {
+                label { "Encounter" input name="encounter" value=(encounter); }
+                label { "Actor" input name="actor" value=(who); }
+                button type="submit" { "Filter" }
+                " "
+                a href={ "/audit/export.csv?encounter=" (encounter) "&actor=" (who) } { "Export CSV" }
+            }
+            table.audit {
+                thead { tr { th { "#" } th { "When" } th { "Who" } th { "Role" } th { "Action" } th { "Encounter" } th { "Purpose" } } }
+                tbody {
+                    @for e in events.iter().rev().take(500) {
+                        tr class=(if e.purpose.starts_with("break-glass") { "breakglass" } else { "" }) {
+                            td { (e.seq) } td { (when(e.at_ms)) } td { (e.actor) } td { (e.role) } td { (e.action) }
+                            td { (e.encounter_id.as_deref().unwrap_or("")) } td { (e.purpose) }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything; neutralise spreadsheet formulas.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+async fn audit_csv(State(app): State<Arc<App>>, user: User, Query(q): Query<AuditQuery>) -> Page {
+    let (events, _) = audit_events(&app, &user, q).await?;
+    let mut out = String::from("seq,at,actor,role,action,encounter,purpose,prev_hash,hash\n");
+    for e in &events {
+        let row = [
+            e.seq.to_string(),
+            rfc3339_utc(e.at_ms),
+            e.actor.clone(),
+            e.role.clone(),
+            e.action.clone(),
+            e.encounter_id.clone().unwrap_or_default(),
+            e.purpose.clone(),
+            e.prev_hash.clone(),
+            e.hash.clone(),
+        ];
+        out.push_str(&row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"audit.csv\""),
+        ],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,194 @@
+//! The review app as a browser-less client sees it: a `scribe serve` process on loopback, and an
+//! HTTP client that keeps one session cookie and never follows redirects (tests look at them).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+
+use crate::Appliance;
+
+/// A running `scribe serve`; killed on drop.
+pub struct ReviewServer {
+    child: Child,
+    pub url: String,
+}
+
+impl ReviewServer {
+    /// Serves `app` on a free loopback port over plain HTTP (allowed on loopback only).
+    pub fn plain(app: &Appliance, env: &[(&str, &str)]) -> ReviewServer {
+        let config = std::fs::read_to_string(app.home().join("scribe.toml")).expect("read scribe.toml");
+        if config.contains("\ntls = true") {
+            app.set_config("\ntls = true", "\ntls = false");
+        }
+        ReviewServer::start(app, env)
+    }
+
+    /// Serves `app` over TLS with the certificate `scribe init` issued.
+    pub fn tls(app: &Appliance) -> ReviewServer {
+        ReviewServer::start(app, &[])
+    }
+
+    fn start(app: &Appliance, env: &[(&str, &str)]) -> ReviewServer {
+        let mut cmd = app.command(&["serve", "--listen", "127.0.0.1:0"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn scribe serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("review app listening on ")
+            .unwrap_or_else(|| panic!("scribe serve did not start: {line:?}"))
+            .to_string();
+        ReviewServer { child, url }
+    }
+}
+
+impl Drop for ReviewServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a request came back with.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sent to the login page (not logged in, or logged off).
+    pub fn to_login(&self) -> bool {
+        self.status == 303 && self.location.as_deref().is_some_and(|l| l.starts_with("/login"))
+    }
+
+    /// The value of `<input name=NAME value=...>` in the page (the first one).
+    pub fn input(&self, name: &str) -> Option<String> {
+        let at = self.body.find(&format!("name=\"{name}\" value=\""))?;
+        let rest = &self.body[at + name.len() + 15..];
+        Some(rest[..rest.find('"')?].to_string())
+    }
+}
+
+/// One browser: a session cookie, if logged in, and the page's CSRF token.
+pub struct Client {
+    agent: ureq::Agent,
+    pub base: String,
+    pub cookie: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        Client::with_agent(base, ureq::Agent::config_builder())
+    }
+
+    /// A client that trusts exactly the PEM certificate given.
+    pub fn trusting(base: &str, cert_pem: &[u8]) -> Client {
+        let cert = ureq::tls::Certificate::from_pem(cert_pem)
+            .expect("PEM certificate")
+            .to_owned();
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
+            .build();
+        Client::with_agent(base, ureq::Agent::config_builder().tls_config(tls))
+    }
+
+    fn with_agent(base: &str, builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>) -> Client {
+        let agent: ureq::Agent = builder.max_redirects(0).http_status_as_error(false).build().into();
+        Client {
+            agent,
+            base: base.to_string(),
+            cookie: None,
+        }
+    }
+
+    pub fn get(&mut self, path: &str) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", format!("scribe_session={c}"));
+        }
+        self.finish(req.call())
+    }
+
+    pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", format!("scribe_session={c}"));
+        }
+        self.finish(req.send_form(form.iter().copied()))
+    }
+
+    /// A POST with extra headers (Origin, Sec-Fetch-Site), as another site's page would send.
+    pub fn post_with(&mut self, path: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", format!("scribe_session={c}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.finish(req.send_form(form.iter().copied()))
+    }
+
+    fn finish(&mut self, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut resp = result.expect("HTTP request");
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        for (k, v) in &headers {
+            if k == "set-cookie"
+                && let Some(value) = v.strip_prefix("scribe_session=")
+            {
+                let token = value.split(';').next().unwrap_or("");
+                self.cookie = (!token.is_empty()).then(|| token.to_string());
+            }
+        }
+        Reply {
+            status: resp.status().as_u16(),
+            location: resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: resp.body_mut().read_to_string().unwrap_or_default(),
+            headers,
+        }
+    }
+
+    /// Logs in; panics unless it worked.
+    pub fn login(&mut self, user: &str, password: &str) -> &mut Client {
+        let r = self.post("/login", &[("user", user), ("password", password)]);
+        assert!(
+            r.status == 303 && r.location.as_deref() == Some("/") && self.cookie.is_some(),
+            "login as {user} failed: {r:?}"
+        );
+        self
+    }
+
+    /// The CSRF token of this session, read from a page that has forms.
+    pub fn csrf(&mut self) -> String {
+        for page in ["/inbox", "/admin", "/audit"] {
+            if let Some(t) = self.get(page).input("csrf") {
+                return t;
+            }
+        }
+        panic!("no page with a CSRF token for this session")
+    }
+}

@@ -1,0 +1,624 @@
+//! The review web app over real HTTP on loopback: who may do what, sessions, CSRF, lockout,
+//! signing, immutability and exports. The drafts are real (test-profile models).
+
+use std::sync::OnceLock;
+
+use tests::web::{Client, Reply, ReviewServer};
+use tests::{Appliance, text};
+
+const DIALOGUE: &str = "\
+[doctor] Good morning. What brings you in today?
+[patient] I have had a cough and a sore throat for two weeks.
+[doctor] Any fever or shortness of breath?
+[patient] No fever. I take lisinopril 10 mg every day for my blood pressure.
+[doctor] Your lungs sound clear and your throat is a little red.
+[doctor] This looks like a viral infection. Rest, drink fluids, and come back if it is not better in a week.
+";
+
+/// Users of the clinic, by what they are to an encounter recorded by nina for drbob.
+const OWNER_CLINICIAN: &str = "nina";
+const OTHER_CLINICIAN: &str = "omar";
+const ASSIGNED_PHYSICIAN: &str = "drbob";
+const OTHER_PHYSICIAN: &str = "drcat";
+const IT_ADMIN: &str = "ivan";
+const AUDITOR: &str = "alma";
+
+/// The clinic's appliance, shared by the tests in this file (drafting is the slow part). Tests
+/// that change an encounter use their own; each test serves the app in its own process.
+struct Clinic {
+    app: Appliance,
+    /// A draft awaiting review and an already signed note, both nina's visits for drbob.
+    draft: String,
+    signed: String,
+}
+
+fn password(user: &str) -> String {
+    format!("correct horse {user}")
+}
+
+fn ingest_for_nina(app: &Appliance, label: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("visit.txt");
+    std::fs::write(&path, DIALOGUE).unwrap();
+    let (out, id) = app.ingest(&[
+        "--transcript",
+        path.to_str().unwrap(),
+        "--label",
+        label,
+        "--clinician",
+        OWNER_CLINICIAN,
+        "--physician",
+        ASSIGNED_PHYSICIAN,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    id.unwrap()
+}
+
+fn clinic() -> &'static Clinic {
+    static CLINIC: OnceLock<Clinic> = OnceLock::new();
+    CLINIC.get_or_init(|| {
+        let app = Appliance::new();
+        for (user, role) in [
+            (OWNER_CLINICIAN, "clinician"),
+            (OTHER_CLINICIAN, "clinician"),
+            (ASSIGNED_PHYSICIAN, "physician"),
+            (OTHER_PHYSICIAN, "physician"),
+            (IT_ADMIN, "it_admin"),
+            (AUDITOR, "auditor"),
+            ("lockme", "physician"),
+        ] {
+            app.add_user(user, role);
+        }
+        let draft = ingest_for_nina(&app, "Room 2, 10:30");
+        let signed = ingest_for_nina(&app, "Room 3, 11:00");
+        let out = app.run(
+            &["sign", &signed, "--user", ASSIGNED_PHYSICIAN],
+            Some(&format!("{}\n", password(ASSIGNED_PHYSICIAN))),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        Clinic { app, draft, signed }
+    })
+}
+
+/// Who is asking.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Anonymous,
+    User(&'static str),
+    /// A physician logged in at another clinic's appliance, presenting that session here.
+    OtherClinic,
+}
+
+fn client_for(server: &ReviewServer, who: Who) -> Client {
+    let mut client = Client::new(&server.url);
+    match who {
+        Who::Anonymous => {}
+        Who::User(u) => {
+            client.login(u, &password(u));
+        }
+        Who::OtherClinic => {
+            let other = Appliance::new();
+            other.add_user("drzed", "physician");
+            let there_server = ReviewServer::plain(&other, &[]);
+            let mut there = Client::new(&there_server.url);
+            there.login("drzed", &password("drzed"));
+            client.cookie = there.cookie.clone();
+        }
+    }
+    client
+}
+
+/// What a logged-in client sends with state changes.
+struct Session {
+    csrf: String,
+    password: String,
+}
+
+/// What a cell of the matrix expects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// Allowed: the request reached its handler and got this status (409/400 for requests that
+    /// are deliberately stale or incomplete, so that allowed cells change nothing).
+    Allow(u16),
+    /// Refused with 403.
+    Deny,
+    /// Sent to the login page.
+    Login,
+}
+
+fn outcome(r: &Reply) -> Expect {
+    if r.to_login() {
+        Expect::Login
+    } else if r.status == 403 {
+        Expect::Deny
+    } else {
+        Expect::Allow(r.status)
+    }
+}
+
+#[test]
+fn authorization_matrix_every_route_by_every_role() {
+    use Expect::{Allow, Deny, Login};
+    let c = clinic();
+    let server = ReviewServer::plain(&c.app, &[]);
+    let (d, s) = (c.draft.clone(), c.signed.clone());
+    let who = [
+        Who::Anonymous,
+        Who::User(OWNER_CLINICIAN),
+        Who::User(OTHER_CLINICIAN),
+        Who::User(ASSIGNED_PHYSICIAN),
+        Who::User(OTHER_PHYSICIAN),
+        Who::User(IT_ADMIN),
+        Who::User(AUDITOR),
+        Who::OtherClinic,
+    ];
+    type Request = Box<dyn Fn(&mut Client, &Session) -> Reply>;
+    let get = |path: String| -> Request { Box::new(move |cl: &mut Client, _: &Session| cl.get(&path)) };
+    // Columns: anonymous, owner clinician, other clinician, assigned physician, other physician,
+    // IT admin, auditor, another clinic's physician.
+    let rows: Vec<(&str, Request, [Expect; 8])> = vec![
+        (
+            "GET /inbox",
+            get("/inbox".into()),
+            [Login, Allow(200), Allow(200), Allow(200), Allow(200), Deny, Deny, Login],
+        ),
+        (
+            "GET /encounters/D",
+            get(format!("/encounters/{d}")),
+            [Login, Allow(200), Deny, Allow(200), Deny, Deny, Deny, Login],
+        ),
+        (
+            "GET /encounters/D/audio",
+            get(format!("/encounters/{d}/audio?start_ms=0&end_ms=1000")),
+            [Login, Allow(200), Deny, Allow(200), Deny, Deny, Deny, Login],
+        ),
+        (
+            "POST /encounters/D/edit (stale version)",
+            Box::new({
+                let d = d.clone();
+                move |cl: &mut Client, me: &Session| {
+                    cl.post(
+                        &format!("/encounters/{d}/edit"),
+                        &[
+                            ("csrf", &me.csrf),
+                            ("base_version", "0"),
+                            ("section", "0"),
+                            ("sentence", "0"),
+                            ("text", "x"),
+                        ],
+                    )
+                }
+            }),
+            [Login, Allow(409), Deny, Allow(409), Deny, Deny, Deny, Login],
+        ),
+        (
+            "GET /encounters/D/sign",
+            get(format!("/encounters/{d}/sign")),
+            [Login, Deny, Deny, Allow(200), Deny, Deny, Deny, Login],
+        ),
+        (
+            "POST /encounters/D/sign (stale version)",
+            Box::new({
+                let d = d.clone();
+                move |cl: &mut Client, me: &Session| {
+                    // Each user re-enters their own password; only the version is stale.
+                    cl.post(
+                        &format!("/encounters/{d}/sign"),
+                        &[("csrf", &me.csrf), ("version", "0"), ("password", &me.password)],
+                    )
+                }
+            }),
+            [Login, Deny, Deny, Allow(409), Deny, Deny, Deny, Login],
+        ),
+        (
+            "POST /encounters/D/break-glass (no reason)",
+            Box::new({
+                let d = d.clone();
+                move |cl: &mut Client, me: &Session| {
+                    cl.post(
+                        &format!("/encounters/{d}/break-glass"),
+                        &[("csrf", &me.csrf), ("reason", "")],
+                    )
+                }
+            }),
+            [Login, Deny, Deny, Allow(400), Allow(400), Deny, Deny, Login],
+        ),
+        (
+            "GET /encounters/S/export/fhir",
+            get(format!("/encounters/{s}/export/fhir")),
+            [Login, Deny, Deny, Allow(200), Deny, Deny, Deny, Login],
+        ),
+        (
+            "GET /encounters/S/export/hl7",
+            get(format!("/encounters/{s}/export/hl7")),
+            [Login, Deny, Deny, Allow(200), Deny, Deny, Deny, Login],
+        ),
+        (
+            "POST /encounters/S/addenda (empty)",
+            Box::new({
+                let s = s.clone();
+                move |cl: &mut Client, me: &Session| {
+                    cl.post(
+                        &format!("/encounters/{s}/addenda"),
+                        &[("csrf", &me.csrf), ("text", " "), ("password", &me.password)],
+                    )
+                }
+            }),
+            [Login, Deny, Deny, Allow(400), Deny, Deny, Deny, Login],
+        ),
+        (
+            "GET /admin",
+            get("/admin".into()),
+            [Login, Deny, Deny, Deny, Deny, Allow(200), Deny, Login],
+        ),
+        (
+            "POST /admin/users (invalid name)",
+            Box::new(|cl: &mut Client, me: &Session| {
+                cl.post(
+                    "/admin/users",
+                    &[
+                        ("csrf", &me.csrf),
+                        ("name", "X!"),
+                        ("role", "clinician"),
+                        ("password", "long enough password"),
+                    ],
+                )
+            }),
+            [Login, Deny, Deny, Deny, Deny, Allow(400), Deny, Login],
+        ),
+        (
+            "GET /audit",
+            get("/audit".into()),
+            [Login, Deny, Deny, Deny, Deny, Allow(200), Allow(200), Login],
+        ),
+        (
+            "GET /audit/export.csv",
+            get("/audit/export.csv".into()),
+            [Login, Deny, Deny, Deny, Deny, Allow(200), Allow(200), Login],
+        ),
+    ];
+
+    let mut clients: Vec<(Who, Client, Session)> = who
+        .iter()
+        .map(|&w| {
+            let mut cl = client_for(&server, w);
+            let me = match w {
+                Who::User(u) => Session {
+                    csrf: cl.csrf(),
+                    password: password(u),
+                },
+                _ => Session {
+                    csrf: "no-session".into(),
+                    password: "none".into(),
+                },
+            };
+            (w, cl, me)
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (name, request, expected) in &rows {
+        for ((w, cl, me), want) in clients.iter_mut().zip(expected) {
+            let reply = request(cl, me);
+            let got = outcome(&reply);
+            if got != *want {
+                failures.push(format!(
+                    "{name} as {w:?}: expected {want:?}, got {got:?} ({})",
+                    reply.status
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+
+    // Nothing in the matrix changed the draft or the signed note.
+    let show = c.app.show(&d);
+    assert_eq!(show["state"], "awaiting_review", "{show}");
+    assert_eq!(c.app.show(&s)["state"], "signed");
+}
+
+#[test]
+fn state_changes_need_the_session_csrf_token_and_a_same_origin_request() {
+    let c = clinic();
+    let server = ReviewServer::plain(&c.app, &[]);
+    let mut bob = client_for(&server, Who::User(ASSIGNED_PHYSICIAN));
+    let csrf = bob.csrf();
+    let edit = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("base_version", "1".to_string()),
+            ("section", "0".to_string()),
+            ("sentence", "0".to_string()),
+            ("text", "Edited by an attacker.".to_string()),
+        ]
+    };
+    let path = format!("/encounters/{}/edit", c.draft);
+    let as_refs = |v: &[(&'static str, String)]| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    for bad in ["", "0000", &"f".repeat(64)] {
+        let form = as_refs(&edit(bad));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = bob.post(&path, &form);
+        assert_eq!(r.status, 403, "csrf {bad:?} was accepted: {r:?}");
+    }
+    let good = as_refs(&edit(&csrf));
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = bob.post_with(&path, &[("Origin", "https://evil.example")], &good);
+    assert_eq!(r.status, 403, "a cross-origin POST was accepted: {r:?}");
+    let r = bob.post_with(&path, &[("Sec-Fetch-Site", "cross-site")], &good);
+    assert_eq!(r.status, 403, "a cross-site POST was accepted: {r:?}");
+    let r = bob.get(&format!("/encounters/{}", c.draft));
+    assert!(!r.body.contains("Edited by an attacker."), "the draft changed");
+    assert_eq!(c.app.show(&c.draft)["draft_version"], 1);
+}
+
+#[test]
+fn login_issues_a_fresh_session_token_and_logout_ends_it() {
+    let c = clinic();
+    let server = ReviewServer::plain(&c.app, &[]);
+    let mut cl = Client::new(&server.url);
+    // An attacker-planted token is not adopted at login.
+    cl.cookie = Some("a".repeat(64));
+    cl.login(OWNER_CLINICIAN, &password(OWNER_CLINICIAN));
+    let first = cl.cookie.clone().unwrap();
+    assert_ne!(first, "a".repeat(64));
+    assert_eq!(first.len(), 64);
+    // Logging in again rotates the token and retires the old one.
+    cl.login(OWNER_CLINICIAN, &password(OWNER_CLINICIAN));
+    let second = cl.cookie.clone().unwrap();
+    assert_ne!(first, second);
+    let mut stale = Client::new(&server.url);
+    stale.cookie = Some(first);
+    assert!(stale.get("/inbox").to_login());
+    // The cookie is out of reach of scripts and other sites.
+    let mut fresh = Client::new(&server.url);
+    let r = fresh.post(
+        "/login",
+        &[("user", OWNER_CLINICIAN), ("password", &password(OWNER_CLINICIAN))],
+    );
+    let cookie = r.header("set-cookie").unwrap();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let csrf = cl.csrf();
+    let r = cl.post("/logout", &[("csrf", &csrf)]);
+    assert!(r.to_login(), "{r:?}");
+    let mut after = Client::new(&server.url);
+    after.cookie = Some(second);
+    assert!(after.get("/inbox").to_login());
+}
+
+#[test]
+fn an_idle_session_is_logged_off() {
+    let app = Appliance::new();
+    app.add_user("nina", "clinician");
+    let server = ReviewServer::plain(&app, &[("SCRIBE_WEB_IDLE_TIMEOUT", "2s")]);
+    let mut cl = Client::new(&server.url);
+    cl.login("nina", &password("nina"));
+    assert_eq!(cl.get("/inbox").status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_eq!(cl.get("/inbox").status, 200, "activity keeps the session alive");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let r = cl.get("/inbox");
+    assert!(
+        r.to_login() && r.location.as_deref() == Some("/login?expired=1"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn repeated_wrong_passwords_lock_the_account_until_it_admin_unlocks_it() {
+    let c = clinic();
+    let server = ReviewServer::plain(&c.app, &[]);
+    let mut cl = Client::new(&server.url);
+    for _ in 0..5 {
+        let r = cl.post("/login", &[("user", "lockme"), ("password", "wrong password")]);
+        assert_eq!(r.location.as_deref(), Some("/login?failed=1"), "{r:?}");
+    }
+    let r = cl.post("/login", &[("user", "lockme"), ("password", &password("lockme"))]);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/login?failed=1"),
+        "the right password got in while locked: {r:?}"
+    );
+    let mut ivan = client_for(&server, Who::User(IT_ADMIN));
+    let admin = ivan.get("/admin");
+    assert!(admin.body.contains("/admin/users/lockme/unlock"), "{}", admin.body);
+    let csrf = ivan.csrf();
+    let r = ivan.post("/admin/users/lockme/unlock", &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{r:?}");
+    cl.login("lockme", &password("lockme"));
+    let audit = ivan.get("/audit?actor=lockme");
+    assert!(
+        audit.body.contains("user.lockout") && audit.body.contains("login.locked"),
+        "{}",
+        audit.body
+    );
+}
+
+#[test]
+fn signing_needs_the_password_and_a_signed_note_only_takes_signed_addenda() {
+    let c = clinic();
+    let server = ReviewServer::plain(&c.app, &[]);
+    let id = ingest_for_nina(&c.app, "Room 4, 11:30");
+    let mut bob = client_for(&server, Who::User(ASSIGNED_PHYSICIAN));
+    let csrf = bob.csrf();
+    let page = bob.get(&format!("/encounters/{id}/sign"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("exactly as shown"), "{}", page.body);
+    let sign = format!("/encounters/{id}/sign");
+    let r = bob.post(
+        &sign,
+        &[("csrf", &csrf), ("version", "1"), ("password", "not my password")],
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(c.app.show(&id)["state"], "awaiting_review");
+    let r = bob.post(
+        &sign,
+        &[
+            ("csrf", &csrf),
+            ("version", "1"),
+            ("password", &password(ASSIGNED_PHYSICIAN)),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(c.app.show(&id)["state"], "signed");
+
+    // Signed means read-only: no edits, no second signature.
+    let edit = bob.post(
+        &format!("/encounters/{id}/edit"),
+        &[
+            ("csrf", &csrf),
+            ("base_version", "1"),
+            ("section", "0"),
+            ("sentence", "0"),
+            ("text", "Changed."),
+        ],
+    );
+    assert_eq!(edit.status, 409, "{edit:?}");
+    let again = bob.post(
+        &sign,
+        &[
+            ("csrf", &csrf),
+            ("version", "1"),
+            ("password", &password(ASSIGNED_PHYSICIAN)),
+        ],
+    );
+    assert_eq!(again.status, 409, "{again:?}");
+    let page = bob.get(&format!("/encounters/{id}"));
+    assert!(
+        !page.body.contains("name=\"base_version\""),
+        "a signed note offers edits"
+    );
+    assert!(page.body.contains("Signature verified."), "{}", page.body);
+
+    // A correction is a signed addendum; the note itself still verifies.
+    let r = bob.post(
+        &format!("/encounters/{id}/addenda"),
+        &[
+            ("csrf", &csrf),
+            ("text", "Patient called: fever started today."),
+            ("password", &password(ASSIGNED_PHYSICIAN)),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let show = c.app.show(&id);
+    assert_eq!(show["state"], "amended", "{show}");
+    let out = c.app.run(&["verify", &id], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let text_export = bob.get(&format!("/encounters/{id}/export/text"));
+    assert!(text_export.body.contains("ADDENDUM 1") && text_export.body.contains("fever started today"));
+    let fhir: serde_json::Value =
+        serde_json::from_str(&bob.get(&format!("/encounters/{id}/export/fhir")).body).unwrap();
+    assert_eq!(fhir["docStatus"], "amended");
+
+    // A clinician cannot sign, even with their own password.
+    let mut nina = client_for(&server, Who::User(OWNER_CLINICIAN));
+    let ncsrf = nina.csrf();
+    let r = nina.post(
+        &sign,
+        &[
+            ("csrf", &ncsrf),
+            ("version", "1"),
+            ("password", &password(OWNER_CLINICIAN)),
+        ],
+    );
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn break_glass_needs_a_reason_and_is_marked_in_the_audit_trail() {
+    let c = clinic();
+    let server = ReviewServer::plain(&c.app, &[]);
+    // Its own visit: a grant on the shared draft would change the authorization matrix.
+    let id = ingest_for_nina(&c.app, "Room 5, 12:00");
+    let mut cat = client_for(&server, Who::User(OTHER_PHYSICIAN));
+    let page = cat.get(&format!("/encounters/{id}"));
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("Break glass"), "{}", page.body);
+    let csrf = cat.csrf();
+    let r = cat.post(
+        &format!("/encounters/{id}/break-glass"),
+        &[("csrf", &csrf), ("reason", "Covering for drbob: patient in ED")],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let page = cat.get(&format!("/encounters/{id}"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Break-glass access"), "{}", page.body);
+    let mut alma = client_for(&server, Who::User(AUDITOR));
+    let audit = alma.get(&format!("/audit?encounter={id}&actor={OTHER_PHYSICIAN}"));
+    assert!(
+        audit.body.contains("break-glass: Covering for drbob") && audit.body.contains("break-glass: review"),
+        "{}",
+        audit.body
+    );
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback_and_tls_serves_the_provisioned_certificate() {
+    let app = Appliance::new();
+    app.add_user("drbob", "physician");
+    app.set_config("tls = true", "tls = false");
+    let out = app.run(&["serve", "--listen", "0.0.0.0:0"], None);
+    assert!(
+        !out.status.success() && text(&out).contains("only allowed on a loopback"),
+        "{}",
+        text(&out)
+    );
+    app.set_config("tls = false", "tls = true");
+
+    let server = ReviewServer::tls(&app);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let cert = std::fs::read(app.home().join("tls/cert.pem")).unwrap();
+    let mut cl = Client::trusting(&server.url.replace("127.0.0.1", "localhost"), &cert);
+    cl.login("drbob", &password("drbob"));
+    let r = cl.get("/inbox");
+    assert_eq!(r.status, 200);
+    assert!(r.header("strict-transport-security").is_some(), "{r:?}");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(
+        r.header("content-security-policy")
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+}
+
+#[test]
+fn fhir_export_is_a_valid_r4_document_reference() {
+    let c = clinic();
+    let server = ReviewServer::plain(&c.app, &[]);
+    let mut bob = client_for(&server, Who::User(ASSIGNED_PHYSICIAN));
+    let r = bob.get(&format!("/encounters/{}/export/fhir", c.signed));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/fhir+json"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.json");
+    std::fs::write(&file, &r.body).unwrap();
+    let out = tests::python_with_fhir()
+        .arg("-c")
+        .arg(
+            "import sys, json\n\
+             from fhir.resources.R4B.documentreference import DocumentReference\n\
+             doc = DocumentReference.parse_raw(open(sys.argv[1]).read())\n\
+             comp = doc.contained[0]\n\
+             assert comp.resource_type == 'Composition', comp.resource_type\n\
+             assert comp.status == 'final' and comp.attester[0].mode == 'legal'\n\
+             assert comp.type.coding[0].system == 'http://loinc.org'\n\
+             print('valid', doc.docStatus, len(comp.section))\n",
+        )
+        .arg(&file)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "fhir.resources rejected the export: {}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("valid final"),
+        "{}",
+        text(&out)
+    );
+}

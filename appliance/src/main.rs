@@ -5,6 +5,7 @@
 
 mod commands;
 mod config;
+mod console;
 mod dialogue;
 mod evaluate;
 mod lock;
@@ -94,6 +95,12 @@ enum Command {
     /// Run the pipeline (supervise the engine workers, process queued encounters) and serve the
     /// review app on web.listen.
     Daemon,
+    /// The operator's console on the box: health, models, queue, microphone, recent errors.
+    Console {
+        /// Print one frame as text and exit (for a script, or an ssh session without a terminal).
+        #[arg(long)]
+        once: bool,
+    },
     /// Serve only the review app (no pipeline).
     Serve {
         /// Address to listen on (default: the config's web.listen); port 0 picks a free one.
@@ -228,6 +235,7 @@ fn main() -> ExitCode {
         Command::Sign { id, user } => commands::sign(&ctx, &id, &user),
         Command::Verify { id } => commands::verify(&ctx, &id),
         Command::Daemon => commands::daemon(&ctx),
+        Command::Console { once } => console::console(&ctx, once),
         Command::Serve { listen } => serve::serve(&ctx, listen.as_deref()),
         Command::Audit {
             command: AuditCommand::Verify,

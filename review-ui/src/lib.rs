@@ -1,6 +1,7 @@
 //! How people see and act on encounters: the web review app ([`web`]), exports of signed notes
 //! ([`export`]), and the plain-text renderings `scribe show` and the console use.
 
+pub mod console;
 pub mod export;
 pub mod web;
 

@@ -60,6 +60,17 @@ pub struct Config {
     pub asr: AsrConfig,
     pub drafting: DraftingConfig,
     pub web: WebConfig,
+    pub export: ExportConfig,
+}
+
+/// Where physicians may send signed notes besides downloading them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// A folder signed notes are written to (an EHR's import share); empty: none.
+    pub folder: String,
+    /// FHIR base URLs of EHRs on the clinic network; the only places notes are POSTed to.
+    pub ehr_endpoints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,6 +154,7 @@ impl Default for Config {
             asr: AsrConfig::default(),
             drafting: DraftingConfig::default(),
             web: WebConfig::default(),
+            export: ExportConfig::default(),
         }
     }
 }
@@ -248,6 +260,13 @@ session_lifetime = "12h"
 # This many wrong passwords in a row lock an account for `lockout`.
 lockout_failures = 5
 lockout = "15m"
+
+[export]
+# A folder physicians can send signed notes to (e.g. an EHR's import share); empty: none.
+folder = ""
+# FHIR base URLs of EHRs on the clinic network that may receive signed notes. Nothing else can;
+# an endpoint whose name resolves outside the clinic network is refused at send time.
+ehr_endpoints = []
 "#
         )
     }

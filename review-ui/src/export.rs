@@ -220,6 +220,91 @@ pub fn hl7_mdm_t02(r: &SignedRecord<'_>, message_id: &str, now_ms: i64) -> Strin
     segments.join("\r") + "\r"
 }
 
+/// Writes `name` into `folder` so that a reader (an EHR polling the share) never sees a partial
+/// file: a temporary name first, synced, then renamed.
+pub fn write_atomically(folder: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = folder.join(format!(".{name}.partial"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, folder.join(name))
+}
+
+/// Why a note could not be sent to an EHR.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0} is not an http(s) URL")]
+    BadUrl(String),
+    #[error("{host} resolves to {addr}, which is not on the clinic network; notes never leave it")]
+    NotLocal { host: String, addr: std::net::IpAddr },
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("the EHR answered {0}")]
+    Status(u16),
+    #[error("{0}")]
+    Http(String),
+}
+
+/// True for loopback, private (RFC 1918, ULA) and link-local addresses.
+pub fn is_clinic_network(addr: std::net::IpAddr) -> bool {
+    match addr {
+        std::net::IpAddr::V4(a) => a.is_loopback() || a.is_private() || a.is_link_local(),
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// POSTs a FHIR DocumentReference to `<base>/DocumentReference`, after checking that every
+/// address the endpoint's host resolves to is on the clinic network: the allow-list names the
+/// endpoint, and this keeps a DNS change from sending PHI anywhere else.
+pub fn post_fhir(base: &str, body: &str) -> Result<(), SendError> {
+    let rest = base
+        .strip_prefix("https://")
+        .map(|r| (r, 443))
+        .or_else(|| base.strip_prefix("http://").map(|r| (r, 80)));
+    let Some((rest, default_port)) = rest else {
+        return Err(SendError::BadUrl(base.into()));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, p.parse().unwrap_or(default_port)),
+        _ => (authority, default_port),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|_| SendError::Resolve(host.into()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(SendError::Resolve(host.into()));
+    }
+    if let Some(bad) = addrs.iter().find(|a| !is_clinic_network(a.ip())) {
+        return Err(SendError::NotLocal {
+            host: host.into(),
+            addr: bad.ip(),
+        });
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(std::time::Duration::from_secs(15)))
+        .build()
+        .into();
+    let url = format!("{}/DocumentReference", base.trim_end_matches('/'));
+    let resp = agent
+        .post(&url)
+        .header("Content-Type", "application/fhir+json")
+        .send(body)
+        .map_err(|e| SendError::Http(e.to_string()))?;
+    match resp.status().as_u16() {
+        200..=299 => Ok(()),
+        other => Err(SendError::Status(other)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +346,30 @@ mod tests {
             }],
         };
         (encounter, note, draft)
+    }
+
+    #[test]
+    fn only_clinic_network_addresses_may_receive_notes() {
+        for local in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.10",
+            "172.20.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert!(is_clinic_network(local.parse().unwrap()), "{local}");
+        }
+        for public in ["8.8.8.8", "172.32.0.1", "2001:4860::8888"] {
+            assert!(!is_clinic_network(public.parse().unwrap()), "{public}");
+        }
+        let err = post_fhir("http://8.8.8.8:9/fhir", "{}").unwrap_err();
+        assert!(matches!(err, SendError::NotLocal { .. }), "{err}");
+        assert!(matches!(
+            post_fhir("ftp://ehr/", "{}").unwrap_err(),
+            SendError::BadUrl(_)
+        ));
     }
 
     #[test]

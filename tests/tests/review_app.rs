@@ -622,3 +622,114 @@ fn fhir_export_is_a_valid_r4_document_reference() {
         text(&out)
     );
 }
+
+/// A stand-in EHR on loopback: answers each request with `status` and hands the request over.
+fn fake_ehr(status: u16) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/fhir", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 65536];
+            // Read headers, then as much body as Content-Length says.
+            loop {
+                let n = stream.read(&mut buf).unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = tx.send(String::from_utf8_lossy(&request).to_string());
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn signed_notes_go_to_the_export_folder_and_allow_listed_ehrs_only() {
+    let app = Appliance::new();
+    app.add_user(ASSIGNED_PHYSICIAN, "physician");
+    app.add_user(OWNER_CLINICIAN, "clinician");
+    app.add_user(AUDITOR, "auditor");
+    let id = ingest_for_nina(&app, "Room 6, 14:00");
+    let out = app.run(
+        &["sign", &id, "--user", ASSIGNED_PHYSICIAN],
+        Some(&format!("{}\n", password(ASSIGNED_PHYSICIAN))),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let folder = tempfile::tempdir().unwrap();
+    let (ok_ehr, received) = fake_ehr(201);
+    let (failing_ehr, _) = fake_ehr(500);
+    app.set_config(
+        "folder = \"\"\n",
+        &format!("folder = \"{}\"\n", folder.path().display()),
+    );
+    app.set_config(
+        "ehr_endpoints = []",
+        &format!("ehr_endpoints = [\"{ok_ehr}\", \"{failing_ehr}\"]"),
+    );
+    let server = ReviewServer::plain(&app, &[]);
+    let mut bob = Client::new(&server.url);
+    bob.login(ASSIGNED_PHYSICIAN, &password(ASSIGNED_PHYSICIAN));
+    let page = bob.get(&format!("/encounters/{id}"));
+    assert!(page.body.contains(&ok_ehr), "the allow-listed EHR is not offered");
+    let csrf = bob.csrf();
+    let send = format!("/encounters/{id}/send");
+
+    let r = bob.post(&send, &[("csrf", &csrf), ("to", "folder")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let file = folder.path().join(format!("note-{id}.json"));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["resourceType"], "DocumentReference");
+
+    let r = bob.post(&send, &[("csrf", &csrf), ("to", "ehr:0")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let request = received.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    assert!(request.starts_with("POST /fhir/DocumentReference "), "{request}");
+    assert!(
+        request.contains("application/fhir+json") && request.contains("\"docStatus\""),
+        "{request}"
+    );
+
+    // A failing EHR is reported; no destination outside the allow-list can be named.
+    let r = bob.post(&send, &[("csrf", &csrf), ("to", "ehr:1")]);
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(r.body.contains("answered 500"), "{}", r.body);
+    let r = bob.post(&send, &[("csrf", &csrf), ("to", "ehr:2")]);
+    assert_eq!(r.status, 400);
+    let r = bob.post(&send, &[("csrf", &csrf), ("to", "https://example.com/fhir")]);
+    assert_eq!(r.status, 400);
+
+    // Each send is in the audit trail with its destination.
+    let mut alma = Client::new(&server.url);
+    alma.login(AUDITOR, &password(AUDITOR));
+    let audit = alma.get(&format!("/audit?encounter={id}"));
+    for action in [
+        "note.export:fhir:folder",
+        "note.export:fhir:ehr0",
+        "note.export:fhir:ehr1",
+    ] {
+        assert!(audit.body.contains(action), "{action} not audited");
+    }
+}

@@ -39,6 +39,17 @@ pub struct WebConfig {
     pub tls: bool,
     /// Facts about the box for the admin page (models, version); no PHI.
     pub appliance_facts: Vec<(String, String)>,
+    /// Where signed notes may be sent besides a download.
+    pub export: ExportTargets,
+}
+
+/// The destinations IT configured for signed notes. Nothing else can be reached.
+#[derive(Debug, Clone, Default)]
+pub struct ExportTargets {
+    /// A folder (e.g. an EHR's import share mounted on the box).
+    pub folder: Option<PathBuf>,
+    /// FHIR base URLs of EHRs on the clinic network.
+    pub ehr_endpoints: Vec<String>,
 }
 
 impl Default for WebConfig {
@@ -49,6 +60,7 @@ impl Default for WebConfig {
             absolute_lifetime: Duration::from_secs(12 * 3600),
             tls: false,
             appliance_facts: Vec::new(),
+            export: ExportTargets::default(),
         }
     }
 }
@@ -209,6 +221,8 @@ pub enum WebError {
     /// A request that cannot be done in this state (edit conflict, wrong state).
     Conflict(String),
     BadRequest(String),
+    /// A destination outside the app (EHR, export folder) failed; nothing was lost.
+    Upstream(String),
     Internal(String),
 }
 
@@ -245,6 +259,7 @@ impl IntoResponse for WebError {
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
             WebError::Conflict(m) => (StatusCode::CONFLICT, "Cannot do that now", m),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m),
+            WebError::Upstream(m) => (StatusCode::BAD_GATEWAY, "Not sent", m),
             WebError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (

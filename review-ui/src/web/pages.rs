@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/encounters/{id}/addenda", post(add_addendum))
         .route("/encounters/{id}/audio", get(audio))
         .route("/encounters/{id}/export/{format}", get(export))
+        .route("/encounters/{id}/send", post(send))
         .route("/admin", get(admin))
         .route("/admin/users", post(add_user))
         .route("/admin/users/{name}/unlock", post(unlock_user))
@@ -442,6 +443,18 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
                         a href={ "/encounters/" (e.id) "/export/fhir" } { "FHIR R4" } " · "
                         a href={ "/encounters/" (e.id) "/export/hl7" } { "HL7 v2 MDM" }
                     }
+                    @if app.config.export.folder.is_some() || !app.config.export.ehr_endpoints.is_empty() {
+                        form.card.send method="post" action={ "/encounters/" (e.id) "/send" } {
+                            input type="hidden" name="csrf" value=(user.csrf);
+                            label { "Send to" select name="to" {
+                                @for (n, url) in app.config.export.ehr_endpoints.iter().enumerate() {
+                                    option value={ "ehr:" (n) } { "EHR: " (url) " (FHIR)" }
+                                }
+                                @if app.config.export.folder.is_some() { option value="folder" { "Export folder (FHIR)" } }
+                            } }
+                            button type="submit" { "Send" }
+                        }
+                    }
                     form.card method="post" action={ "/encounters/" (e.id) "/addenda" } {
                         h3 { "Add an addendum" }
                         input type="hidden" name="csrf" value=(user.csrf);
@@ -658,46 +671,61 @@ async fn audio(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, 
     Ok(([(header::CONTENT_TYPE, "audio/wav")], crate::wav_bytes(span, 16_000)).into_response())
 }
 
-async fn export(State(app): State<Arc<App>>, user: User, Path((id, format)): Path<(String, String)>) -> Page {
-    user.require(&[Role::Physician], "export notes")?;
-    if !matches!(format.as_str(), "text" | "fhir" | "hl7") {
-        return Err(WebError::NotFound(format!("no export format {format}")));
+/// The export formats, with their media type and file extension.
+fn export_format(name: &str) -> Result<(&'static str, &'static str), WebError> {
+    match name {
+        "text" => Ok(("text/plain; charset=utf-8", "txt")),
+        "fhir" => Ok(("application/fhir+json", "json")),
+        "hl7" => Ok(("x-application/hl7-v2+er7", "hl7")),
+        other => Err(WebError::NotFound(format!("no export format {other}"))),
     }
+}
+
+/// Renders a signed note in `format` and records the export, with its destination, in the
+/// audit trail.
+async fn render_export(
+    app: &Arc<App>,
+    user: &User,
+    id: String,
+    format: &str,
+    destination: &str,
+) -> Result<String, WebError> {
+    user.require(&[Role::Physician], "export notes")?;
+    export_format(format)?;
     let actor = user.actor.clone();
     let clinic = app.config.clinic.clone();
-    let fmt = format.clone();
-    let body = app
-        .db(move |s| {
-            let encounter = s.encounter(&id)?;
-            let note = s
-                .signed_note(&actor, &id, "export")?
-                .ok_or_else(|| StoreError::NotSigned(id.clone()))?;
-            let (_, draft) = s
-                .draft_version(&actor, &id, note.draft_version, "export")?
-                .ok_or_else(|| StoreError::NoDraft(id.clone()))?;
-            let addenda = s.addenda(&actor, &id, "export")?;
-            let record = SignedRecord {
-                encounter: &encounter,
-                note: &note,
-                draft: &draft,
-                addenda: &addenda,
-                clinic: &clinic,
-            };
-            let body = match fmt.as_str() {
-                "text" => export::plain_text(&record),
-                "fhir" => serde_json::to_string_pretty(&export::fhir_document_reference(&record)).expect("json"),
-                _ => export::hl7_mdm_t02(&record, &format!("{}-{}", id, store_now_ms()), store_now_ms()),
-            };
-            s.audit(&actor, &format!("note.export:{fmt}"), Some(&id), "treatment: export")?;
-            Ok((encounter.id, body))
-        })
-        .await?;
-    let (id, body) = body;
-    let (mime, ext) = match format.as_str() {
-        "text" => ("text/plain; charset=utf-8", "txt"),
-        "fhir" => ("application/fhir+json", "json"),
-        _ => ("x-application/hl7-v2+er7", "hl7"),
-    };
+    let action = format!("note.export:{format}:{destination}");
+    let format = format.to_string();
+    app.db(move |s| {
+        let encounter = s.encounter(&id)?;
+        let note = s
+            .signed_note(&actor, &id, "export")?
+            .ok_or_else(|| StoreError::NotSigned(id.clone()))?;
+        let (_, draft) = s
+            .draft_version(&actor, &id, note.draft_version, "export")?
+            .ok_or_else(|| StoreError::NoDraft(id.clone()))?;
+        let addenda = s.addenda(&actor, &id, "export")?;
+        let record = SignedRecord {
+            encounter: &encounter,
+            note: &note,
+            draft: &draft,
+            addenda: &addenda,
+            clinic: &clinic,
+        };
+        let body = match format.as_str() {
+            "text" => export::plain_text(&record),
+            "fhir" => serde_json::to_string_pretty(&export::fhir_document_reference(&record)).expect("json"),
+            _ => export::hl7_mdm_t02(&record, &format!("{}-{}", id, store_now_ms()), store_now_ms()),
+        };
+        s.audit(&actor, &action, Some(&id), "treatment: export")?;
+        Ok(body)
+    })
+    .await
+}
+
+async fn export(State(app): State<Arc<App>>, user: User, Path((id, format)): Path<(String, String)>) -> Page {
+    let body = render_export(&app, &user, id.clone(), &format, "download").await?;
+    let (mime, ext) = export_format(&format)?;
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
@@ -709,6 +737,65 @@ async fn export(State(app): State<Arc<App>>, user: User, Path((id, format)): Pat
         body,
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+struct SendForm {
+    csrf: String,
+    /// "folder", or "ehr:N" for the N-th allow-listed endpoint.
+    to: String,
+    #[serde(default = "fhir")]
+    format: String,
+}
+
+fn fhir() -> String {
+    "fhir".into()
+}
+
+/// Sends a signed note to the configured export folder or to an allow-listed EHR endpoint.
+async fn send(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, Form(form): Form<SendForm>) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::Physician], "export notes")?;
+    let targets = &app.config.export;
+    let sent = if form.to == "folder" {
+        let folder = targets
+            .folder
+            .clone()
+            .ok_or_else(|| WebError::BadRequest("no export folder is configured (export.folder)".into()))?;
+        let (_, ext) = export_format(&form.format)?;
+        let body = render_export(&app, &user, id.clone(), &form.format, "folder").await?;
+        let name = format!("note-{id}.{ext}");
+        tokio::task::spawn_blocking(move || crate::export::write_atomically(&folder, &name, body.as_bytes()))
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))?
+            .map_err(|e| WebError::Upstream(format!("could not write to the export folder: {e}")))?;
+        "the export folder".to_string()
+    } else if let Some(n) = form.to.strip_prefix("ehr:").and_then(|n| n.parse::<usize>().ok()) {
+        let endpoint = targets
+            .ehr_endpoints
+            .get(n)
+            .cloned()
+            .ok_or_else(|| WebError::BadRequest("no such EHR endpoint".into()))?;
+        let body = render_export(&app, &user, id.clone(), "fhir", &format!("ehr{n}")).await?;
+        let target = endpoint.clone();
+        tokio::task::spawn_blocking(move || crate::export::post_fhir(&target, &body))
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))?
+            .map_err(|e| WebError::Upstream(format!("the note was not sent to {endpoint}: {e}")))?;
+        endpoint
+    } else {
+        return Err(WebError::BadRequest(format!("unknown destination {}", form.to)));
+    };
+    Ok(layout(
+        "Sent",
+        Some(&user),
+        false,
+        html! {
+            h1 { "Note sent" }
+            p.ok { "The signed note was sent to " (sent) "." }
+            p { a href={ "/encounters/" (id) } { "Back to the visit" } }
+        },
+    ))
 }
 
 fn store_now_ms() -> i64 {

@@ -56,6 +56,7 @@ pub fn prepare(ctx: &Context, listen: Option<&str>) -> Result<Prepared> {
         ("Version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ("Home".to_string(), ctx.home.dir.display().to_string()),
         ("Model profile".to_string(), ctx.config.profile.clone()),
+        ("Models".to_string(), model_names(ctx)),
         ("Review app".to_string(), url.clone()),
     ];
     let app = App::new(
@@ -102,4 +103,17 @@ pub fn serve(ctx: &Context, listen: Option<&str>) -> Result<ExitCode> {
     std::io::stdout().flush()?;
     prepared.run()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn model_names(ctx: &Context) -> String {
+    match ctx.manifest.profile(&ctx.config.profile) {
+        Ok((asr, llm)) => format!(
+            "{} (sha256 {}…), {} (sha256 {}…); re-hashed before every load",
+            asr.name,
+            &asr.sha256[..12.min(asr.sha256.len())],
+            llm.name,
+            &llm.sha256[..12.min(llm.sha256.len())]
+        ),
+        Err(e) => format!("unknown profile: {e}"),
+    }
 }

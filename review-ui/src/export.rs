@@ -33,17 +33,7 @@ pub fn loinc_note_type(template: &str) -> (&'static str, &'static str) {
 
 /// The note as a person would paste it into an EHR: sections, sentences, signature, addenda.
 pub fn plain_text(r: &SignedRecord<'_>) -> String {
-    let mut t = String::new();
-    for section in &r.draft.sections {
-        writeln!(t, "{}", section.name.to_uppercase()).unwrap();
-        if section.sentences.is_empty() {
-            writeln!(t, "Not discussed.").unwrap();
-        }
-        for s in &section.sentences {
-            writeln!(t, "{}", s.text).unwrap();
-        }
-        writeln!(t).unwrap();
-    }
+    let mut t = crate::note_plain_text(r.draft);
     writeln!(
         t,
         "Electronically signed by {} at {} (sha256 {}).",

@@ -68,6 +68,22 @@ pub fn draft_text(d: &Draft) -> String {
     out
 }
 
+/// A note's sections and sentences as plain text, without citations or flags (for pasting).
+pub fn note_plain_text(d: &Draft) -> String {
+    let mut out = String::new();
+    for section in &d.sections {
+        writeln!(out, "{}", section.name.to_uppercase()).unwrap();
+        if section.sentences.is_empty() {
+            writeln!(out, "Not discussed.").unwrap();
+        }
+        for s in &section.sentences {
+            writeln!(out, "{}", s.text).unwrap();
+        }
+        writeln!(out).unwrap();
+    }
+    out
+}
+
 /// 16-bit mono PCM as a WAV file.
 pub fn wav_bytes(pcm: &[i16], rate: u32) -> Vec<u8> {
     let data_len = (pcm.len() * 2) as u32;

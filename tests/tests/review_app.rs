@@ -733,3 +733,53 @@ fn signed_notes_go_to_the_export_folder_and_allow_listed_ehrs_only() {
         assert!(audit.body.contains(action), "{action} not audited");
     }
 }
+
+#[test]
+fn a_recorded_visit_plays_back_segment_by_segment_and_each_play_is_audited() {
+    let c = clinic();
+    let (out, id) = c.app.ingest(&[
+        tests::visit_wav().to_str().unwrap(),
+        "--clinician",
+        OWNER_CLINICIAN,
+        "--physician",
+        ASSIGNED_PHYSICIAN,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = id.unwrap();
+    let server = ReviewServer::plain(&c.app, &[]);
+    let mut bob = client_for(&server, Who::User(ASSIGNED_PHYSICIAN));
+    let page = bob.get(&format!("/encounters/{id}"));
+    let src = page
+        .body
+        .split("data-src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a play button per segment")
+        .replace("&amp;", "&");
+    let r = bob.get(&src);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("audio/wav"));
+    let q = |k: &str| -> u64 {
+        src.split(&format!("{k}="))
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let expected_bytes = (q("end_ms") - q("start_ms")) * 32;
+    let declared = r.header("content-length").unwrap().parse::<u64>().unwrap();
+    assert_eq!(
+        declared,
+        44 + expected_bytes,
+        "WAV of the segment's span at 16 kHz, 16-bit"
+    );
+    let mut alma = client_for(&server, Who::User(AUDITOR));
+    let audit = alma.get(&format!("/audit?encounter={id}"));
+    assert!(audit.body.contains("audio.read") && audit.body.contains("review: playback"));
+    // A clinician who did not record it cannot play it.
+    let mut omar = client_for(&server, Who::User(OTHER_CLINICIAN));
+    assert_eq!(omar.get(&src).status, 403);
+}

@@ -436,6 +436,11 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
                 @if editable && may_sign {
                     p.actions { a.button href={ "/encounters/" (e.id) "/sign" } { "Review and sign…" } }
                 }
+                @if let (Some(_), Some((_, draft))) = (&view.signed, &view.draft) {
+                    // The note as plain text for pasting into an EHR; app.js copies it.
+                    textarea #note-text hidden readonly { (crate::note_plain_text(draft)) }
+                    p.actions { button #copy-note type="button" { "Copy note text" } span #copied {} }
+                }
                 @if view.signed.is_some() && may_sign {
                     div.actions {
                         "Export: "

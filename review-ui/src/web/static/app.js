@@ -21,6 +21,13 @@ document.addEventListener("DOMContentLoaded", () => {
       if (first) first.scrollIntoView({ block: "center", behavior: "smooth" });
     });
   }
+  const copy = document.getElementById("copy-note");
+  if (copy) {
+    copy.addEventListener("click", async () => {
+      await navigator.clipboard.writeText(document.getElementById("note-text").value);
+      document.getElementById("copied").textContent = " Copied.";
+    });
+  }
   const player = document.getElementById("player");
   for (const button of document.querySelectorAll("button.play")) {
     button.addEventListener("click", () => {

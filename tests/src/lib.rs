@@ -60,6 +60,12 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
+/// The model profile the tests run: `SCRIBE_TEST_PROFILE`, else "test" (the small, fast pair).
+/// `SCRIBE_TEST_PROFILE=default` runs the same tests on the shipped models.
+pub fn profile() -> String {
+    std::env::var("SCRIBE_TEST_PROFILE").unwrap_or_else(|_| "test".into())
+}
+
 /// The shared model store with the test profile installed (installed now if it is not).
 pub fn models_dir() -> PathBuf {
     let dir = std::env::var_os("SCRIBE_MODELS").map(PathBuf::from).unwrap_or_else(|| {
@@ -69,7 +75,7 @@ pub fn models_dir() -> PathBuf {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let out = Command::new(bin_dir().join("scribe"))
-            .args(["models", "install", "--profile", "test", "--models"])
+            .args(["models", "install", "--profile", &profile(), "--models"])
             .arg(&dir)
             .output()
             .expect("run scribe models install");
@@ -94,7 +100,7 @@ impl Appliance {
             home: tempfile::tempdir().expect("temp home"),
             models: models_dir(),
         };
-        let out = app.run(&["init", "--profile", "test"], None);
+        let out = app.run(&["init", "--profile", &profile()], None);
         assert!(
             out.status.success(),
             "scribe init failed: {}",

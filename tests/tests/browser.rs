@@ -110,6 +110,26 @@ async fn body_text(browser: &Client) -> String {
     browser.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
 }
 
+/// Waits (up to 20 s) until the page shows `text`, e.g. after a click that navigates, and returns
+/// the page's text. WebDriver's click can return before the next page has loaded.
+async fn wait_for_text(browser: &Client, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = match browser.find(Locator::Css("body")).await {
+            Ok(b) => b.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if body.contains(text) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed {text:?}; it shows:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[test]
 fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
     let app = Appliance::new();
@@ -157,14 +177,15 @@ fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
 
             // The physician's inbox lists the draft with its label.
             log_in(&browser, &base, "drbob").await;
+            let inbox = wait_for_text(&browser, "Drafts awaiting review").await;
             let url = browser.current_url().await.unwrap();
-            assert!(url.path().ends_with("/inbox"), "after login: {url} {}", body_text(&browser).await);
-            let inbox = body_text(&browser).await;
+            assert!(url.path().ends_with("/inbox"), "after login: {url}");
             assert!(inbox.contains("Room 2, 10:30") && inbox.contains("awaiting review"), "{inbox}");
             shot(&browser, &shots, "inbox").await;
 
             // Open it: transcript beside the note; clicking a sentence highlights its sources.
             browser.find(Locator::LinkText("Room 2, 10:30")).await.unwrap().click().await.unwrap();
+            wait_for_text(&browser, "Transcript").await;
             let first = browser.find(Locator::Css(".sentence")).await.unwrap();
             let cites = first.attr("data-cites").await.unwrap().unwrap_or_default();
             assert!(!cites.is_empty(), "the first sentence cites nothing");
@@ -185,12 +206,12 @@ fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
             area.clear().await.unwrap();
             area.send_keys(EDITED).await.unwrap();
             first.find(Locator::Css("form button")).await.unwrap().click().await.unwrap();
-            let page = body_text(&browser).await;
-            assert!(page.contains(EDITED) && page.contains("v2"), "{page}");
+            let page = wait_for_text(&browser, "Draft v2").await;
+            assert!(page.contains(EDITED), "{page}");
 
             // Sign: the page shows what will be signed and asks for the password again.
             browser.find(Locator::LinkText("Review and sign…")).await.unwrap().click().await.unwrap();
-            assert!(body_text(&browser).await.contains(EDITED));
+            assert!(wait_for_text(&browser, "Sign this note").await.contains(EDITED));
             shot(&browser, &shots, "sign").await;
             browser
                 .find(Locator::Css("input[name=password]"))
@@ -200,8 +221,8 @@ fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
                 .await
                 .unwrap();
             browser.find(Locator::Css("form.card button")).await.unwrap().click().await.unwrap();
-            let signed = body_text(&browser).await;
-            assert!(signed.contains("Signed by drbob") && signed.contains("Signature verified."), "{signed}");
+            let signed = wait_for_text(&browser, "Signature verified.").await;
+            assert!(signed.contains("Signed by drbob"), "{signed}");
             shot(&browser, &shots, "signed").await;
 
             // Export FHIR from the page's session.
@@ -220,9 +241,11 @@ fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
 
             // Log out; the clinician who recorded the visit can read it but not sign it.
             browser.find(Locator::Css("form.logout button")).await.unwrap().click().await.unwrap();
+            wait_for_text(&browser, "User name").await;
             log_in(&browser, &base, "nina").await;
+            wait_for_text(&browser, "nina (clinician)").await;
             browser.goto(&format!("{base}/encounters/{id}")).await.unwrap();
-            let page = body_text(&browser).await;
+            let page = wait_for_text(&browser, "Signed note").await;
             assert!(page.contains(EDITED) && !page.contains("Review and sign"), "{page}");
             browser.goto(&format!("{base}/encounters/{id}/sign")).await.unwrap();
             let refused = body_text(&browser).await;

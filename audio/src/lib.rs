@@ -4,10 +4,11 @@
 //! one format: 16 kHz mono. This crate decodes, validates and converts; it never stores anything,
 //! so a file that fails here leaves no trace.
 
+pub mod capture;
 mod resample;
 mod wav;
 
-pub use resample::resample;
+pub use resample::{StreamResampler, resample};
 pub use wav::{decode_wav, decode_wav_file};
 
 /// The sample rate every engine consumes.

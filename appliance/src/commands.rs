@@ -42,7 +42,7 @@ impl Context {
 }
 
 /// Whoever runs the CLI on the box itself: recorded in the audit trail by their OS account.
-fn local_operator() -> Actor {
+pub(crate) fn local_operator() -> Actor {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     Actor {
         name: format!("local:{user}"),
@@ -242,7 +242,7 @@ pub fn ingest(
 /// Processes the encounter here if no one else runs the pipeline; otherwise waits for whoever
 /// does. That may be a daemon, which will get to it, or another `ingest`, which processes only
 /// its own encounter and then lets go of the lock, so the lock is tried again while waiting.
-fn process_or_wait(ctx: &Context, store: &mut Store, id: &str) -> Result<State> {
+pub(crate) fn process_or_wait(ctx: &Context, store: &mut Store, id: &str) -> Result<State> {
     loop {
         if let Some(_lock) = PipelineLock::try_acquire(&ctx.home.pipeline_lock())? {
             let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
@@ -256,7 +256,7 @@ fn process_or_wait(ctx: &Context, store: &mut Store, id: &str) -> Result<State> 
     }
 }
 
-fn summarize(store: &mut Store, id: &str, state: State) -> Result<()> {
+pub(crate) fn summarize(store: &mut Store, id: &str, state: State) -> Result<()> {
     let encounter = store.encounter(id)?;
     for run in store.job_runs(id)? {
         let s = &run.stats;

@@ -37,6 +37,10 @@ impl Home {
     pub fn config(&self) -> PathBuf {
         self.dir.join(CONFIG_FILE)
     }
+    /// Pidfiles of running recorders.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.dir.join("recordings")
+    }
     pub fn tls_dir(&self) -> PathBuf {
         self.dir.join("tls")
     }
@@ -61,6 +65,27 @@ pub struct Config {
     pub drafting: DraftingConfig,
     pub web: WebConfig,
     pub export: ExportConfig,
+    pub capture: CaptureConfig,
+}
+
+/// Recording from the room microphone, and live recordings in general.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// The room microphone, by the name `scribe devices` shows; empty: the system default.
+    pub device: String,
+    /// A live recording whose source has sent nothing for this long is finished as it stands.
+    #[serde(with = "humantime_serde")]
+    pub finalize_after: Duration,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            device: String::new(),
+            finalize_after: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Where physicians may send signed notes besides downloading them.
@@ -155,6 +180,7 @@ impl Default for Config {
             drafting: DraftingConfig::default(),
             web: WebConfig::default(),
             export: ExportConfig::default(),
+            capture: CaptureConfig::default(),
         }
     }
 }
@@ -188,6 +214,10 @@ impl Config {
         if let Ok(l) = std::env::var("SCRIBE_WEB_LISTEN") {
             config.web.listen = l;
         }
+        if let Ok(t) = std::env::var("SCRIBE_FINALIZE_AFTER") {
+            config.capture.finalize_after = humantime::parse_duration(&t)
+                .with_context(|| format!("SCRIBE_FINALIZE_AFTER={t:?} is not a duration"))?;
+        }
         if let Ok(t) = std::env::var("SCRIBE_WEB_IDLE_TIMEOUT") {
             config.web.idle_timeout = humantime::parse_duration(&t)
                 .with_context(|| format!("SCRIBE_WEB_IDLE_TIMEOUT={t:?} is not a duration"))?;
@@ -220,7 +250,7 @@ impl Config {
         format!(
             r#"# Scribe appliance configuration. Every key is optional; shown here with its default.
 # Environment overrides: SCRIBE_PROFILE, SCRIBE_MODELS, SCRIBE_THREADS, SCRIBE_WEB_LISTEN,
-# SCRIBE_WEB_IDLE_TIMEOUT.
+# SCRIBE_WEB_IDLE_TIMEOUT, SCRIBE_FINALIZE_AFTER.
 
 # Which model pair to run (from the model manifest): "default" (whisper base + Qwen2.5 1.5B)
 # or "test" (whisper tiny.en + SmolLM2 135M, fast and weak).
@@ -267,6 +297,13 @@ folder = ""
 # FHIR base URLs of EHRs on the clinic network that may receive signed notes. Nothing else can;
 # an endpoint whose name resolves outside the clinic network is refused at send time.
 ehr_endpoints = []
+
+[capture]
+# The room microphone, by the name `scribe devices` lists; empty means the system default.
+device = ""
+# A live recording whose source has sent nothing for this long (the recorder was killed, the
+# browser never reconnected) is finished with the audio it has and transcribed.
+finalize_after = "30s"
 "#
         )
     }

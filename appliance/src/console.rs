@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
-use review_ui::console::{Microphone, QueueItem, Snapshot};
+use review_ui::console::{Microphone, QueueItem, Recording, Snapshot};
 use store::{State, Store};
 
 use crate::commands::Context;
@@ -17,29 +17,54 @@ const RECENT_ERRORS: usize = 6;
 pub fn console(ctx: &Context, once: bool) -> Result<ExitCode> {
     let mut store = ctx.open_store()?;
     let models = verify_models(ctx);
+    let mut microphone = microphone(ctx);
     if once {
         let chain = chain_status(&store);
-        let snapshot = snapshot(ctx, &mut store, &models, (&chain.0, chain.1));
+        let snapshot = snapshot(ctx, &mut store, &models, (&chain.0, chain.1), &microphone, None);
         print!("{}", review_ui::console::render_text(&snapshot, 110, 30));
         return Ok(ExitCode::SUCCESS);
     }
     let mut terminal = ratatui::init();
     let result = (|| -> Result<()> {
         let mut chain = (String::new(), false, Instant::now() - Duration::from_secs(60));
+        let mut notice: Option<String> = None;
+        let mut mic_checked = Instant::now();
         loop {
+            if mic_checked.elapsed() > Duration::from_secs(10) {
+                microphone = self::microphone(ctx);
+                mic_checked = Instant::now();
+            }
             // Re-walking the audit chain is the costly part; every ten seconds is enough.
             if chain.2.elapsed() > Duration::from_secs(10) {
                 let (text, ok) = chain_status(&store);
                 chain = (text, ok, Instant::now());
             }
-            let snapshot = snapshot(ctx, &mut store, &models, (&chain.0, chain.1));
+            let snapshot = snapshot(
+                ctx,
+                &mut store,
+                &models,
+                (&chain.0, chain.1),
+                &microphone,
+                notice.clone(),
+            );
             terminal.draw(|f| review_ui::console::draw(f, &snapshot))?;
             if event::poll(Duration::from_millis(500))?
                 && let Event::Key(key) = event::read()?
                 && key.kind == KeyEventKind::Press
-                && matches!(key.code, KeyCode::Char('q') | KeyCode::Esc)
             {
-                return Ok(());
+                match key.code {
+                    KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
+                    KeyCode::Char('r') => notice = Some(start_recording(ctx, &microphone)),
+                    KeyCode::Char('s') => {
+                        let live = store.live_recordings().unwrap_or_default();
+                        let stopped = live
+                            .iter()
+                            .filter(|(id, _, _)| crate::record::stop_recording(ctx, id))
+                            .count();
+                        notice = Some(format!("asked {stopped} of {} recording(s) to stop", live.len()));
+                    }
+                    _ => {}
+                }
             }
         }
     })();
@@ -74,7 +99,68 @@ fn verify_models(ctx: &Context) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-fn snapshot(ctx: &Context, store: &mut Store, models: &[(String, String, bool)], chain: (&str, bool)) -> Snapshot {
+/// Starts `scribe record` for the room microphone as a process of its own, so the recording
+/// goes on if the console is closed; `s` (or Ctrl-C in a terminal running it) stops it.
+fn start_recording(ctx: &Context, microphone: &Microphone) -> String {
+    if !matches!(microphone, Microphone::Device { .. }) {
+        return "no microphone to record from".into();
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return "cannot find the scribe binary".into();
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--home")
+        .arg(&ctx.home.dir)
+        .arg("--models")
+        .arg(ctx.config.models_dir(&ctx.home))
+        .args(["record", "--no-wait"]);
+    if !ctx.config.capture.device.is_empty() {
+        cmd.args(["--room", &ctx.config.capture.device]);
+    }
+    use std::os::unix::process::CommandExt;
+    match cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+    {
+        Ok(_) => "recording started".into(),
+        Err(e) => format!("cannot start recording: {e}"),
+    }
+}
+
+/// The configured room microphone, or the default input device, as the console shows it.
+fn microphone(ctx: &Context) -> Microphone {
+    let wanted = &ctx.config.capture.device;
+    match audio::capture::input_devices() {
+        Ok(devices) if devices.is_empty() => Microphone::None,
+        Ok(devices) if wanted.is_empty() => {
+            devices
+                .iter()
+                .find(|d| d.is_default)
+                .map_or(Microphone::None, |d| Microphone::Device {
+                    name: format!("{} (default)", d.name),
+                })
+        }
+        Ok(devices) => match devices.iter().find(|d| &d.name == wanted) {
+            Some(d) => Microphone::Device { name: d.name.clone() },
+            None => Microphone::Error(format!(
+                "capture.device {wanted:?} is not connected; `scribe devices` lists what is"
+            )),
+        },
+        Err(_) => Microphone::None,
+    }
+}
+
+fn snapshot(
+    ctx: &Context,
+    store: &mut Store,
+    models: &[(String, String, bool)],
+    chain: (&str, bool),
+    microphone: &Microphone,
+    notice: Option<String>,
+) -> Snapshot {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -127,11 +213,19 @@ fn snapshot(ctx: &Context, store: &mut Store, models: &[(String, String, bool)],
         health,
         models: models.to_vec(),
         queue,
-        // Room capture arrives with the microphone work (issue 3); until then this box
-        // records through browsers and uploads only.
-        microphone: Microphone::None,
-        recordings: Vec::new(),
+        microphone: microphone.clone(),
+        recordings: store
+            .live_recordings()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, ms, peak)| Recording {
+                id,
+                seconds: (ms / 1000) as u64,
+                level_dbfs: peak.unwrap_or(-90.0),
+            })
+            .collect(),
         errors,
+        notice,
     }
 }
 

@@ -11,6 +11,7 @@ mod evaluate;
 mod lock;
 mod logging;
 mod pipeline;
+mod record;
 mod serve;
 mod supervisor;
 mod templates;
@@ -77,6 +78,37 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// List the input devices (microphones) and their formats.
+    Devices,
+    /// Record 3 seconds from the room microphone and report level and clipping (stores nothing).
+    MicTest {
+        /// Device name as `scribe devices` lists it (default: the config's capture.device).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Record a visit from the room microphone until Ctrl-C, one committed second at a time,
+    /// then draft its note. The encounter id is printed first.
+    Record {
+        /// Device name as `scribe devices` lists it (default: the config's capture.device).
+        #[arg(long)]
+        room: Option<String>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+        #[arg(long)]
+        template: Option<String>,
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long)]
+        clinician: Option<String>,
+        #[arg(long)]
+        physician: Option<String>,
+        /// Return once the recording is stored; the daemon drafts it.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Stop a room recording in progress (as Ctrl-C in its terminal would).
+    Stop { id: String },
     /// Show an encounter: state, transcript, draft, signature.
     Show {
         id: String,
@@ -230,6 +262,38 @@ fn main() -> ExitCode {
                 physician,
             },
             no_wait,
+        ),
+        Command::Devices => record::devices(),
+        Command::Stop { id } => {
+            if record::stop_recording(&ctx, &id) {
+                eprintln!("asked the recorder of {id} to stop");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(anyhow::anyhow!("no recorder is running for {id} on this box"))
+            }
+        }
+        Command::MicTest { device } => record::mic_test(&ctx, device.as_deref()),
+        Command::Record {
+            room,
+            seconds,
+            template,
+            label,
+            clinician,
+            physician,
+            no_wait,
+        } => record::record(
+            &ctx,
+            record::RecordArgs {
+                device: room.as_deref(),
+                seconds,
+                visit: commands::VisitArgs {
+                    template,
+                    label,
+                    clinician,
+                    physician,
+                },
+                no_wait,
+            },
         ),
         Command::Show { id, json } => commands::show(&ctx, &id, json),
         Command::Sign { id, user } => commands::sign(&ctx, &id, &user),

@@ -22,6 +22,8 @@ pub struct Pipeline {
     llm_name: String,
     templates_dir: std::path::PathBuf,
     actor: Actor,
+    /// A recording whose source has sent nothing for this long is finished as it stands.
+    finalize_after: std::time::Duration,
 }
 
 /// The profile's models, checked to be installed (their hashes are checked by the workers).
@@ -77,11 +79,13 @@ impl Pipeline {
             llm_name: models.llm.name.clone(),
             templates_dir: config.templates_dir(home),
             actor: Actor::system("pipeline"),
+            finalize_after: config.capture.finalize_after,
         })
     }
 
     /// Runs one stage of the oldest encounter waiting for any. Returns false when idle.
     pub fn step(&mut self, store: &mut Store) -> Result<bool> {
+        self.finish_abandoned_recordings(store)?;
         if let Some(id) = store.encounters_in(State::Transcribing)?.into_iter().next() {
             self.transcribe(store, &id)?;
             return Ok(true);
@@ -91,6 +95,23 @@ impl Pipeline {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// A recording whose source went away (the recorder was killed, the browser never came back)
+    /// keeps every committed second and goes on to transcription; one whose source is still
+    /// sending is left alone, so a recorder that outlives a daemon restart simply continues.
+    fn finish_abandoned_recordings(&mut self, store: &mut Store) -> Result<()> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for id in store.encounters_in(State::Recording)? {
+            let e = store.encounter(&id)?;
+            if now_ms - e.updated_ms > self.finalize_after.as_millis() as i64 {
+                tracing::warn!(encounter = %id, audio_ms = e.audio_ms, "recording source gone; finishing it");
+                store.finish_recording(&self.actor, &id, "source-lost")?;
+            }
+        }
+        Ok(())
     }
 
     /// Takes one encounter through every remaining stage.

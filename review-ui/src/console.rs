@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub recordings: Vec<Recording>,
     /// Recent warnings and errors from the log (ids and reasons only).
     pub errors: Vec<String>,
+    /// What the last key press did.
+    pub notice: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,8 +140,16 @@ pub fn draw(frame: &mut Frame, s: &Snapshot) {
     );
     frame.render_widget(
         Paragraph::new(Line::from(vec![
+            Span::styled(" r ", Style::default().add_modifier(Modifier::REVERSED)),
+            Span::raw(" record  "),
+            Span::styled(" s ", Style::default().add_modifier(Modifier::REVERSED)),
+            Span::raw(" stop  "),
             Span::styled(" q ", Style::default().add_modifier(Modifier::REVERSED)),
-            Span::raw(" quit   The console shows ids and states only; review notes in the web app."),
+            Span::raw(" quit   "),
+            match &s.notice {
+                Some(n) => Span::styled(n.clone(), Style::default().fg(Color::Cyan)),
+                None => Span::raw("Ids and states only; notes are reviewed in the web app."),
+            },
         ])),
         help,
     );

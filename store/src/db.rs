@@ -146,8 +146,14 @@ CREATE TABLE break_glass (
 );
 "#;
 
+/// Version 3: each live-recorded chunk's peak level, so the console can show a meter without
+/// reading audio.
+const SCHEMA_V3: &str = r#"
+ALTER TABLE audio_chunks ADD COLUMN peak_dbfs REAL;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 impl Store {
     /// Creates a new store: a fresh random key in `key_path` (mode 0600) and an empty encrypted

@@ -163,6 +163,99 @@ impl Store {
         Ok(id)
     }
 
+    /// Starts a live recording: the encounter exists, in `recording`, before the first second of
+    /// audio arrives, so a crash at any later point finds it.
+    pub fn start_recording(&mut self, by: &Actor, new: &NewEncounter) -> Result<EncounterId, StoreError> {
+        may_handle_phi(by, "record a visit")?;
+        let id = new_id();
+        let tx = self.write_tx()?;
+        insert_encounter(&tx, &id, by, new, State::Recording, Source::Audio, Some(0))?;
+        audit::append(&tx, by, "recording.start", Some(&id), "treatment")?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Commits one chunk (at most a second) of a live recording. Chunks are numbered by the
+    /// source; a chunk that is already stored (a client resending after a network blip) is
+    /// ignored, and `false` says so. The recording's start and end are audited, not each chunk.
+    pub fn append_audio(
+        &mut self,
+        by: &Actor,
+        id: &str,
+        seq: u32,
+        pcm: &[i16],
+        peak_dbfs: Option<f32>,
+    ) -> Result<bool, StoreError> {
+        if pcm.len() > CHUNK_SAMPLES {
+            return Err(StoreError::Invalid(format!(
+                "an audio chunk holds at most {CHUNK_SAMPLES} samples, not {}",
+                pcm.len()
+            )));
+        }
+        let tx = self.write_tx()?;
+        authorize(&tx, by, id, "record audio", "treatment")?;
+        let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
+        if state != State::Recording.as_str() {
+            return Err(StoreError::WrongState {
+                id: id.into(),
+                state,
+                expected: State::Recording.as_str().into(),
+            });
+        }
+        let added = tx.execute(
+            "INSERT OR IGNORE INTO audio_chunks (encounter_id, seq, pcm, peak_dbfs) VALUES (?1, ?2, ?3, ?4)",
+            params![id, seq, protocol::frame::pcm_to_bytes(pcm), peak_dbfs.map(f64::from)],
+        )? == 1;
+        tx.execute(
+            "UPDATE encounters SET updated_ms = ?2, audio_ms = (SELECT COALESCE(SUM(length(pcm)), 0) / 32 FROM audio_chunks WHERE encounter_id = ?1) WHERE id = ?1",
+            params![id, crate::now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Recordings in progress: id, seconds stored, and the last second's peak level (dBFS). No
+    /// audio is read, so this is not a PHI access.
+    pub fn live_recordings(&self) -> Result<Vec<(EncounterId, i64, Option<f32>)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT e.id, COALESCE(e.audio_ms, 0),
+                    (SELECT peak_dbfs FROM audio_chunks c WHERE c.encounter_id = e.id ORDER BY seq DESC LIMIT 1)
+             FROM encounters e WHERE e.state = 'recording' ORDER BY e.created_ms",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<f64>>(2)?.map(|v| v as f32)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Ends a live recording and queues it for transcription. Finishing one that is already
+    /// finished is not an error (the source and the daemon's recovery may both try).
+    pub fn finish_recording(&mut self, by: &Actor, id: &str, how: &str) -> Result<(), StoreError> {
+        let tx = self.write_tx()?;
+        authorize(&tx, by, id, "finish the recording", "treatment")?;
+        let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
+        if state != State::Recording.as_str() {
+            return Ok(());
+        }
+        let chunks: i64 = tx.query_row("SELECT count(*) FROM audio_chunks WHERE encounter_id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+        if chunks == 0 {
+            transition(
+                &tx,
+                id,
+                &[State::Recording],
+                State::Failed,
+                Some("the recording has no audio"),
+            )?;
+        } else {
+            transition(&tx, id, &[State::Recording], State::Transcribing, None)?;
+        }
+        audit::append(&tx, by, &format!("recording.finish:{how}"), Some(id), "treatment")?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Stores a typed or imported transcript as a new encounter, queued for drafting.
     pub fn create_transcript_encounter(
         &mut self,

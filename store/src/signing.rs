@@ -159,6 +159,15 @@ fn only_physicians_sign(signer: &Actor) -> Result<(), StoreError> {
     })
 }
 
+/// The SHA-256 of a canonical text, the appliance's Ed25519 signature over it, and the key's id.
+fn seal(pair: &Ed25519KeyPair, text: &str) -> (String, String, String) {
+    (
+        hex::encode(Sha256::digest(text.as_bytes())),
+        hex::encode(pair.sign(text.as_bytes()).as_ref()),
+        key_id(pair.public_key().as_ref()),
+    )
+}
+
 fn signing_key(tx: &Transaction<'_>) -> Result<Ed25519KeyPair, StoreError> {
     let pkcs8: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'signing_key_pkcs8'", [], |r| {
         r.get(0)
@@ -180,12 +189,13 @@ impl Store {
         let pair = signing_key(&tx)?;
         let signed_ms = crate::now_ms();
         let text = canonical_text_v1(id, version, &draft, &signer.name, signed_ms);
+        let (sha256, signature, key_id) = seal(&pair, &text);
         let note = SignedNote {
             encounter_id: id.into(),
             draft_version: version,
-            sha256: hex::encode(Sha256::digest(text.as_bytes())),
-            signature: hex::encode(pair.sign(text.as_bytes()).as_ref()),
-            key_id: key_id(pair.public_key().as_ref()),
+            sha256,
+            signature,
+            key_id,
             canonical_text: text,
             signer: signer.name.clone(),
             signed_ms,
@@ -250,13 +260,14 @@ impl Store {
         let pair = signing_key(&tx)?;
         let signed_ms = crate::now_ms();
         let canonical = addendum_text_v1(id, seq, &note_sha, text, &signer.name, signed_ms);
+        let (sha256, signature, key_id) = seal(&pair, &canonical);
         let addendum = Addendum {
             encounter_id: id.into(),
             seq,
             text: text.into(),
-            sha256: hex::encode(Sha256::digest(canonical.as_bytes())),
-            signature: hex::encode(pair.sign(canonical.as_bytes()).as_ref()),
-            key_id: key_id(pair.public_key().as_ref()),
+            sha256,
+            signature,
+            key_id,
             canonical_text: canonical,
             signer: signer.name.clone(),
             signed_ms,

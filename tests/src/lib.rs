@@ -35,6 +35,16 @@ pub const VISIT: &[(Voice, &str)] = &[
     ),
 ];
 
+/// A short typed visit in ACI-Bench form, for tests that start from a transcript.
+pub const DIALOGUE: &str = "\
+[doctor] Good morning. What brings you in today?
+[patient] I have had a cough and a sore throat for two weeks.
+[doctor] Any fever or shortness of breath?
+[patient] No fever. I take lisinopril 10 mg every day for my blood pressure.
+[doctor] Your lungs sound clear and your throat is a little red.
+[doctor] This looks like a viral infection. Rest, drink fluids, and come back if it is not better in a week.
+";
+
 /// Words of [`VISIT`] that a recognizer as small as tiny.en reliably gets, and that must never
 /// appear in a log or in the database file's bytes.
 pub const VISIT_KEY_WORDS: &[&str] = &["cough", "fever", "chest", "blood pressure", "temperature", "fluids"];

@@ -4,16 +4,7 @@
 use std::sync::OnceLock;
 
 use tests::web::{Client, Reply, ReviewServer};
-use tests::{Appliance, text};
-
-const DIALOGUE: &str = "\
-[doctor] Good morning. What brings you in today?
-[patient] I have had a cough and a sore throat for two weeks.
-[doctor] Any fever or shortness of breath?
-[patient] No fever. I take lisinopril 10 mg every day for my blood pressure.
-[doctor] Your lungs sound clear and your throat is a little red.
-[doctor] This looks like a viral infection. Rest, drink fluids, and come back if it is not better in a week.
-";
+use tests::{Appliance, DIALOGUE, text};
 
 /// Users of the clinic, by what they are to an encounter recorded by nina for drbob.
 const OWNER_CLINICIAN: &str = "nina";

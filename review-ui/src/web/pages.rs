@@ -357,7 +357,9 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
             @if let Some(p) = &e.assigned_to { " · to be signed by " (p) }
         }
         @if let Some(reason) = &e.failure_reason { p.error { "Failed: " (reason) } }
-        @if in_progress { p.notice { "This visit is still being processed; the page updates itself." } }
+        @if e.state == EncounterState::Recording {
+            p.notice { "Recording in progress: " (e.audio_ms.unwrap_or(0) / 1000) " s captured and stored so far. The page updates itself." }
+        } @else if in_progress { p.notice { "This visit is still being processed; the page updates itself." } }
         div.columns {
             section.transcript {
                 h2 { "Transcript" }

@@ -24,7 +24,22 @@ pub struct Pipeline {
     actor: Actor,
     /// A recording whose source has sent nothing for this long is finished as it stands.
     finalize_after: std::time::Duration,
+    /// Recordings being transcribed live: how far, and the transcript so far.
+    live: std::collections::HashMap<String, LiveTranscript>,
 }
+
+/// The live transcript of one recording in progress.
+#[derive(Default)]
+struct LiveTranscript {
+    /// Seconds of audio transcribed so far.
+    seconds: u32,
+    transcript: Transcript,
+}
+
+/// Live transcription waits for this many new seconds, so each window has context.
+const LIVE_MIN_WINDOW_S: u32 = 5;
+/// And takes at most this many at once, so a backlog is worked off in steps.
+const LIVE_MAX_WINDOW_S: u32 = 30;
 
 /// The profile's models, checked to be installed (their hashes are checked by the workers).
 pub struct Models<'m> {
@@ -80,12 +95,16 @@ impl Pipeline {
             templates_dir: config.templates_dir(home),
             actor: Actor::system("pipeline"),
             finalize_after: config.capture.finalize_after,
+            live: std::collections::HashMap::new(),
         })
     }
 
     /// Runs one stage of the oldest encounter waiting for any. Returns false when idle.
     pub fn step(&mut self, store: &mut Store) -> Result<bool> {
         self.finish_abandoned_recordings(store)?;
+        if self.transcribe_live(store)? {
+            return Ok(true);
+        }
         if let Some(id) = store.encounters_in(State::Transcribing)?.into_iter().next() {
             self.transcribe(store, &id)?;
             return Ok(true);
@@ -112,6 +131,49 @@ impl Pipeline {
             }
         }
         Ok(())
+    }
+
+    /// Transcribes the next window of one recording in progress, so the review app shows the
+    /// visit as it happens. Returns whether it did any work. The final transcription, when the
+    /// recording ends, replaces this transcript entirely.
+    fn transcribe_live(&mut self, store: &mut Store) -> Result<bool> {
+        let recording = store.encounters_in(State::Recording)?;
+        self.live.retain(|id, _| recording.contains(id));
+        for id in recording {
+            let stored_s = (store.encounter(&id)?.audio_ms.unwrap_or(0) / 1000) as u32;
+            let live = self.live.entry(id.clone()).or_default();
+            if stored_s < live.seconds + LIVE_MIN_WINDOW_S {
+                continue;
+            }
+            let (from, to) = (live.seconds, stored_s.min(live.seconds + LIVE_MAX_WINDOW_S));
+            let pcm = store.audio_seconds(&self.actor, &id, from, to, "live transcription")?;
+            let (window, _) = match self.transcribe_pcm(&pcm) {
+                Ok(t) => t,
+                Err(reason) => {
+                    // A live transcript is a convenience; the final one is what counts.
+                    tracing::warn!(encounter = %id, "live transcription failed: {reason}");
+                    return Ok(false);
+                }
+            };
+            let live = self.live.get_mut(&id).expect("inserted above");
+            let offset_ms = u64::from(from) * 1000;
+            let first_id = live.transcript.segments.len() as u32 + 1;
+            for (i, mut s) in window.segments.into_iter().enumerate() {
+                s.id = first_id + i as u32;
+                s.start_ms += offset_ms;
+                s.end_ms += offset_ms;
+                for w in &mut s.words {
+                    w.start_ms += offset_ms;
+                    w.end_ms += offset_ms;
+                }
+                live.transcript.segments.push(s);
+            }
+            live.seconds = to;
+            store.save_live_transcript(&self.actor, &id, &live.transcript)?;
+            tracing::info!(encounter = %id, seconds = to, "live transcript updated");
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Takes one encounter through every remaining stage.

@@ -214,6 +214,49 @@ impl Store {
         Ok(added)
     }
 
+    /// Seconds `[from, to)` of a recording (whole one-second chunks), for live transcription.
+    pub fn audio_seconds(
+        &mut self,
+        by: &Actor,
+        id: &str,
+        from: u32,
+        to: u32,
+        purpose: &str,
+    ) -> Result<Vec<i16>, StoreError> {
+        let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "read the audio", purpose)?;
+        let mut pcm = Vec::new();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT pcm FROM audio_chunks WHERE encounter_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![id, from, to])?;
+            while let Some(row) = rows.next()? {
+                pcm.extend(protocol::frame::pcm_from_bytes(&row.get::<_, Vec<u8>>(0)?));
+            }
+        }
+        audit::append(&tx, by, "audio.read", Some(id), &purpose)?;
+        tx.commit()?;
+        Ok(pcm)
+    }
+
+    /// The transcript so far of a recording still in progress, shown live; the final
+    /// transcription replaces it when the recording ends.
+    pub fn save_live_transcript(&mut self, by: &Actor, id: &str, transcript: &Transcript) -> Result<(), StoreError> {
+        let tx = self.write_tx()?;
+        authorize(&tx, by, id, "write the live transcript", "treatment")?;
+        let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
+        if state != State::Recording.as_str() {
+            // The recording ended meanwhile: the final transcript is (or will be) the one that counts.
+            return Ok(());
+        }
+        tx.execute("DELETE FROM segments WHERE encounter_id = ?1", [id])?;
+        insert_segments(&tx, id, transcript)?;
+        audit::append(&tx, by, "transcript.write:live", Some(id), "treatment")?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Recordings in progress: id, seconds stored, and the last second's peak level (dBFS). No
     /// audio is read, so this is not a PHI access.
     pub fn live_recordings(&self) -> Result<Vec<(EncounterId, i64, Option<f32>)>, StoreError> {

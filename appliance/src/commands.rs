@@ -399,15 +399,12 @@ pub fn daemon(ctx: &Context) -> Result<ExitCode> {
     };
     let mut store = ctx.open_store()?;
     let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
-    if !ctx.config.web.listen.is_empty() {
-        let web = crate::serve::prepare(ctx, None)?;
-        println!("review app listening on {}", web.url);
-        std::thread::Builder::new().name("review-app".into()).spawn(move || {
-            if let Err(e) = web.run() {
-                tracing::error!("review app stopped: {e:#}");
-            }
-        })?;
-    }
+    // Bound before the daemon says it runs, so a taken port or a missing certificate stops it here.
+    let web = if ctx.config.web.listen.is_empty() {
+        None
+    } else {
+        Some(crate::serve::prepare(ctx, None)?)
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
@@ -418,6 +415,14 @@ pub fn daemon(ctx: &Context) -> Result<ExitCode> {
         std::process::id(),
         ctx.home.dir.display()
     );
+    if let Some(web) = web {
+        println!("review app listening on {}", web.url);
+        std::thread::Builder::new().name("review-app".into()).spawn(move || {
+            if let Err(e) = web.run() {
+                tracing::error!("review app stopped: {e:#}");
+            }
+        })?;
+    }
     std::io::stdout().flush()?;
     while !stop.load(Ordering::Relaxed) {
         match pipeline.step(&mut store) {

@@ -131,7 +131,9 @@ impl Appliance {
             .arg(&self.models)
             .args(args);
         // Tests share two cores with each other: one thread per engine keeps them from starving.
+        // Tests run side by side: each daemon's review app gets a free loopback port.
         cmd.env("SCRIBE_THREADS", "1")
+            .env("SCRIBE_WEB_LISTEN", "127.0.0.1:0")
             .env_remove("SCRIBE_HOME")
             .env_remove("SCRIBE_PROFILE");
         cmd

@@ -28,6 +28,27 @@ impl ReviewServer {
         ReviewServer::start(app, &[])
     }
 
+    /// A whole `scribe daemon` (pipeline and review app over TLS), on a free loopback port.
+    pub fn daemon(app: &Appliance, env: &[(&str, &str)]) -> ReviewServer {
+        let mut cmd = app.command(&["daemon"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn scribe daemon");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut url = None;
+        for _ in 0..2 {
+            let mut line = String::new();
+            out.read_line(&mut line).expect("read the daemon's output");
+            if let Some(u) = line.trim().strip_prefix("review app listening on ") {
+                url = Some(u.to_string());
+            }
+        }
+        let url = url.expect("the daemon did not announce its review app");
+        ReviewServer { child, url }
+    }
+
     fn start(app: &Appliance, env: &[(&str, &str)]) -> ReviewServer {
         let mut cmd = app.command(&["serve", "--listen", "127.0.0.1:0"]);
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());

@@ -238,6 +238,53 @@ fn authorization_matrix_every_route_by_every_role() {
             [Login, Deny, Deny, Allow(400), Deny, Deny, Deny, Login],
         ),
         (
+            "POST /encounters/S/send (no such destination)",
+            Box::new({
+                let s = s.clone();
+                move |cl: &mut Client, me: &Session| {
+                    cl.post(
+                        &format!("/encounters/{s}/send"),
+                        &[("csrf", &me.csrf), ("to", "nowhere")],
+                    )
+                }
+            }),
+            [Login, Deny, Deny, Allow(400), Deny, Deny, Deny, Login],
+        ),
+        (
+            "GET /record",
+            get("/record".into()),
+            [Login, Allow(200), Allow(200), Allow(200), Allow(200), Deny, Deny, Login],
+        ),
+        (
+            "POST /record (bad template name)",
+            Box::new(|cl: &mut Client, me: &Session| {
+                cl.post(
+                    "/record",
+                    &[
+                        ("csrf", &me.csrf),
+                        ("label", "x"),
+                        ("template", "../x"),
+                        ("physician", ""),
+                    ],
+                )
+            }),
+            [Login, Allow(400), Allow(400), Allow(400), Allow(400), Deny, Deny, Login],
+        ),
+        (
+            "GET /record/D (not recording: to the visit)",
+            get(format!("/record/{d}")),
+            [Login, Allow(303), Deny, Allow(303), Deny, Deny, Deny, Login],
+        ),
+        (
+            "GET /encounters/D/stream (not a WebSocket)",
+            Box::new({
+                let d = d.clone();
+                move |cl: &mut Client, me: &Session| cl.get(&format!("/encounters/{d}/stream?csrf={}", me.csrf))
+            }),
+            // The draft is no longer recording: its owner and signer get 409, others 403.
+            [Login, Allow(409), Deny, Allow(409), Deny, Deny, Deny, Login],
+        ),
+        (
             "GET /admin",
             get("/admin".into()),
             [Login, Deny, Deny, Deny, Deny, Allow(200), Deny, Login],

@@ -5,6 +5,7 @@
 //! tokens and the pages. State changes are POSTs with a CSRF token; GETs change nothing but the
 //! audit trail.
 
+mod capture;
 mod pages;
 mod session;
 

@@ -31,6 +31,12 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/encounters/{id}/audio", get(audio))
         .route("/encounters/{id}/export/{format}", get(export))
         .route("/encounters/{id}/send", post(send))
+        .route(
+            "/record",
+            get(super::capture::record_page).post(super::capture::create_recording),
+        )
+        .route("/record/{id}", get(super::capture::recorder))
+        .route("/encounters/{id}/stream", get(super::capture::stream))
         .route("/admin", get(admin))
         .route("/admin/users", post(add_user))
         .route("/admin/users/{name}/unlock", post(unlock_user))
@@ -38,6 +44,8 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/audit/export.csv", get(audit_csv))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .route("/static/recorder.js", get(recorder_js))
+        .route("/static/recorder-worklet.js", get(recorder_worklet_js))
 }
 
 const CSS: &str = include_str!("static/app.css");
@@ -51,8 +59,22 @@ async fn js() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], JS)
 }
 
+async fn recorder_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("static/recorder.js"),
+    )
+}
+
+async fn recorder_worklet_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("static/recorder-worklet.js"),
+    )
+}
+
 /// The frame of every page: who is logged in, what they can reach, and a logout button.
-fn layout(title: &str, user: Option<&User>, refresh: bool, body: Markup) -> Response {
+pub(super) fn layout(title: &str, user: Option<&User>, refresh: bool, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -69,7 +91,10 @@ fn layout(title: &str, user: Option<&User>, refresh: bool, body: Markup) -> Resp
                     a.brand href="/" { "Scribe" }
                     @if let Some(u) = user {
                         nav {
-                            @if matches!(u.actor.role, Role::Clinician | Role::Physician) { a href="/inbox" { "Inbox" } }
+                            @if matches!(u.actor.role, Role::Clinician | Role::Physician) {
+                                a href="/inbox" { "Inbox" }
+                                a href="/record" { "Record" }
+                            }
                             @if u.actor.role == Role::ItAdmin { a href="/admin" { "Admin" } }
                             @if matches!(u.actor.role, Role::ItAdmin | Role::Auditor) { a href="/audit" { "Audit trail" } }
                         }
@@ -763,6 +788,14 @@ fn fhir() -> String {
 async fn send(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, Form(form): Form<SendForm>) -> Page {
     user.check_csrf(&form.csrf)?;
     user.require(&[Role::Physician], "export notes")?;
+    // Whose note it is comes before where it is going.
+    let (actor, target) = (user.actor.clone(), id.clone());
+    if !app.db(move |s| s.access(&actor, &target)).await?.allows() {
+        return Err(WebError::Forbidden(format!(
+            "{} may not export encounter {id}",
+            user.actor.name
+        )));
+    }
     let targets = &app.config.export;
     let sent = if form.to == "folder" {
         let folder = targets

@@ -1,0 +1,241 @@
+//! Recording a visit from a browser or tablet on the clinic LAN.
+//!
+//! The page (`/record/{id}`) captures the microphone as 16 kHz mono PCM in an AudioWorklet and
+//! sends one-second chunks over a WebSocket, each numbered from 0. The appliance commits each chunk
+//! to the encrypted store before acknowledging it; the browser keeps every unacknowledged chunk and
+//! resends them after a reconnect, and the store ignores a chunk it already has. So a network blip
+//! loses nothing, and a crash of either side loses at most the unacknowledged second.
+
+use std::sync::Arc;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+use store::{Actor, NewEncounter, Role, State as EncounterState, StoreError};
+
+use super::pages::layout;
+use super::{App, User, WebError};
+
+type Page = Result<Response, WebError>;
+
+/// At most one second of 16 kHz audio per chunk.
+const MAX_CHUNK_SAMPLES: usize = 16_000;
+
+pub(super) async fn record_page(user: User) -> Page {
+    user.require(&[Role::Clinician, Role::Physician], "record visits")?;
+    Ok(layout(
+        "Record a visit",
+        Some(&user),
+        false,
+        html! {
+            h1 { "Record a visit" }
+            form.card method="post" action="/record" {
+                input type="hidden" name="csrf" value=(user.csrf);
+                label { "Visit label (e.g. room and time)" input name="label" required; }
+                label { "Note template" input name="template" value="soap" required; }
+                label { "Physician to sign (optional)" input name="physician"; }
+                button type="submit" { "Create and open the recorder" }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewRecording {
+    csrf: String,
+    label: String,
+    template: String,
+    #[serde(default)]
+    physician: String,
+}
+
+pub(super) async fn create_recording(State(app): State<Arc<App>>, user: User, Form(form): Form<NewRecording>) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::Clinician, Role::Physician], "record visits")?;
+    let template = form.template.trim().to_string();
+    if template.is_empty() || !template.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
+        return Err(WebError::BadRequest(format!("{template:?} is not a template name")));
+    }
+    let actor = user.actor.clone();
+    let new = NewEncounter {
+        template,
+        label: form.label.trim().to_string(),
+        assigned_to: Some(form.physician.trim().to_string()).filter(|p| !p.is_empty()),
+        clinician: None,
+    };
+    let id = app.db(move |s| s.start_recording(&actor, &new)).await?;
+    Ok(Redirect::to(&format!("/record/{id}")).into_response())
+}
+
+pub(super) async fn recorder(State(app): State<Arc<App>>, user: User, Path(id): Path<String>) -> Page {
+    user.require(&[Role::Clinician, Role::Physician], "record visits")?;
+    let actor = user.actor.clone();
+    let target = id.clone();
+    let encounter = app
+        .db(move |s| {
+            if !s.access(&actor, &target)?.allows() {
+                return Err(StoreError::Forbidden {
+                    actor: actor.name.clone(),
+                    role: actor.role.as_str().into(),
+                    action: format!("record into encounter {target}"),
+                });
+            }
+            s.encounter(&target)
+        })
+        .await?;
+    if encounter.state != EncounterState::Recording {
+        return Ok(Redirect::to(&format!("/encounters/{id}")).into_response());
+    }
+    Ok(layout(
+        "Recording",
+        Some(&user),
+        false,
+        html! {
+            h1 { "Recording: " (encounter.label) }
+            div #recorder data-encounter=(id) data-csrf=(user.csrf) {
+                p { "Audio is stored on the appliance, encrypted, one second at a time. If the network drops, keep going: it is sent when the connection is back." }
+                p {
+                    button #rec-start type="button" { "Start" } " "
+                    button #rec-stop.danger type="button" disabled { "Stop and draft" }
+                }
+                p { "Level " meter #rec-level min="0" max="1" value="0" {} }
+                p #rec-status.notice { "Ready." }
+            }
+            script src="/static/recorder.js" defer {}
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct StreamQuery {
+    csrf: String,
+}
+
+/// The WebSocket a recorder page streams into. Same checks as a form post: the session's CSRF
+/// token and a same-origin request (browsers send Origin on WebSocket handshakes).
+pub(super) async fn stream(
+    State(app): State<Arc<App>>,
+    user: User,
+    Path(id): Path<String>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+    // Last, and as a Result: who may stream is decided before whether this is a WebSocket.
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Page {
+    user.check_csrf(&q.csrf)?;
+    user.require(&[Role::Clinician, Role::Physician], "record visits")?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && origin.split_once("://").map(|(_, h)| h) != host
+    {
+        return Err(WebError::Forbidden("cross-site recording stream refused".into()));
+    }
+    let actor = user.actor.clone();
+    let target = id.clone();
+    app.db(move |s| {
+        if !s.access(&actor, &target)?.allows() {
+            return Err(StoreError::Forbidden {
+                actor: actor.name.clone(),
+                role: actor.role.as_str().into(),
+                action: format!("record into encounter {target}"),
+            });
+        }
+        let e = s.encounter(&target)?;
+        if e.state != EncounterState::Recording {
+            return Err(StoreError::WrongState {
+                id: target.clone(),
+                state: e.state.as_str().into(),
+                expected: "recording".into(),
+            });
+        }
+        Ok(())
+    })
+    .await?;
+    let ws = ws.map_err(|_| WebError::BadRequest("this address takes a WebSocket from the recorder page".into()))?;
+    let actor = user.actor.clone();
+    Ok(ws.on_upgrade(move |socket| stream_session(app, actor, id, socket)))
+}
+
+/// Commits each chunk, then acknowledges it; "stop" finishes the recording.
+async fn stream_session(app: Arc<App>, actor: Actor, id: String, mut socket: WebSocket) {
+    tracing::info!(encounter = %id, "recording stream opened");
+    while let Some(Ok(message)) = socket.recv().await {
+        let reply = match message {
+            Message::Binary(bytes) => match parse_chunk(&bytes) {
+                Ok((seq, pcm)) => {
+                    let (actor, id) = (actor.clone(), id.clone());
+                    let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+                    let peak_dbfs = (20.0 * (f64::from(peak).max(1.0) / 32768.0).log10()) as f32;
+                    match app
+                        .db(move |s| s.append_audio(&actor, &id, seq, &pcm, Some(peak_dbfs)))
+                        .await
+                    {
+                        Ok(_) => serde_json::json!({ "ack": seq }),
+                        Err(e) => serde_json::json!({ "error": error_text(e) }),
+                    }
+                }
+                Err(why) => serde_json::json!({ "error": why }),
+            },
+            Message::Text(text) if text.as_str() == "stop" => {
+                let (actor, id) = (actor.clone(), id.clone());
+                match app.db(move |s| s.finish_recording(&actor, &id, "stopped")).await {
+                    Ok(()) => serde_json::json!({ "done": true }),
+                    Err(e) => serde_json::json!({ "error": error_text(e) }),
+                }
+            }
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let last = reply.get("done").is_some() || reply.get("error").is_some();
+        if socket.send(Message::Text(reply.to_string().into())).await.is_err() || last {
+            break;
+        }
+    }
+    tracing::info!(encounter = %id, "recording stream closed");
+}
+
+fn error_text(e: WebError) -> String {
+    match e {
+        WebError::Forbidden(m) | WebError::NotFound(m) | WebError::Conflict(m) | WebError::BadRequest(m) => m,
+        WebError::Upstream(m) | WebError::Internal(m) => {
+            tracing::error!(error = %m, "recording stream failed");
+            "the appliance could not store the audio; keep the page open, it will retry".into()
+        }
+        WebError::LoginRequired(_) => "logged off".into(),
+    }
+}
+
+/// `[seq: u32 LE][samples: i16 LE …]`, at most one second.
+fn parse_chunk(bytes: &[u8]) -> Result<(u32, Vec<i16>), String> {
+    if bytes.len() < 6 || !(bytes.len() - 4).is_multiple_of(2) || (bytes.len() - 4) / 2 > MAX_CHUNK_SAMPLES {
+        return Err(format!(
+            "a chunk is a 4-byte sequence number and up to {MAX_CHUNK_SAMPLES} 16-bit samples"
+        ));
+    }
+    let seq = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+    let pcm = bytes[4..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    Ok((seq, pcm))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_a_sequence_number_and_at_most_a_second_of_samples() {
+        let mut frame = 7u32.to_le_bytes().to_vec();
+        frame.extend([1u8, 0, 0xff, 0xff]);
+        assert_eq!(parse_chunk(&frame).unwrap(), (7, vec![1, -1]));
+        assert!(parse_chunk(&[0, 0, 0]).is_err());
+        assert!(parse_chunk(&[0, 0, 0, 0, 1]).is_err());
+        let too_long = vec![0u8; 4 + 2 * (MAX_CHUNK_SAMPLES + 1)];
+        assert!(parse_chunk(&too_long).is_err());
+    }
+}

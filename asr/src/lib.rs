@@ -3,6 +3,7 @@
 //! This crate is linked only into `scribe-asr-worker`: whisper-rs vendors its own ggml, which must
 //! never share a binary with llama.cpp's (see ARCHITECTURE.md).
 
+pub mod hygiene;
 mod whisper;
 mod words;
 

@@ -30,6 +30,9 @@ impl Whisper {
 
 impl Transcriber for Whisper {
     fn transcribe(&mut self, pcm: &[f32]) -> Result<Vec<Segment>, AsrError> {
+        if crate::hygiene::is_silence(pcm) {
+            return Ok(Vec::new());
+        }
         let engine = |e: whisper_rs::WhisperError| AsrError::Engine(e.to_string());
         let mut state = self.ctx.create_state().map_err(engine)?;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
@@ -82,6 +85,7 @@ impl Transcriber for Whisper {
                 words,
             });
         }
+        crate::hygiene::collapse_loops(&mut segments);
         Ok(segments)
     }
 }

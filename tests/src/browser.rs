@@ -67,27 +67,9 @@ pub async fn shot(browser: &Client, dir: &Path, name: &str) {
 
 pub async fn log_in(browser: &Client, base: &str, user: &str) {
     browser.goto(&format!("{base}/login")).await.unwrap();
-    browser
-        .find(Locator::Css("input[name=user]"))
-        .await
-        .unwrap()
-        .send_keys(user)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(&format!("correct horse {user}"))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("form.card button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "input[name=user]", user).await;
+    type_into(browser, "input[name=password]", &format!("correct horse {user}")).await;
+    click(browser, "form.card button").await;
 }
 
 pub async fn body_text(browser: &Client) -> String {
@@ -112,6 +94,24 @@ pub async fn wait_for_text(browser: &Client, text: &str) -> String {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Types `text` into the element `css` selects.
+pub async fn type_into(browser: &Client, css: &str, text: &str) {
+    let element = browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+    element.send_keys(text).await.expect("typing");
+}
+
+/// Clicks the element `css` selects.
+pub async fn click(browser: &Client, css: &str) {
+    let element = browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+    element.click().await.expect("clicking");
 }
 
 /// A headless Chromium session that accepts the appliance's self-signed certificate; `extra`

@@ -176,6 +176,23 @@ impl Appliance {
         serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
     }
 
+    /// Polls `scribe show` until the encounter has left recording, transcribing and drafting (a
+    /// daemon is doing the work), and returns what `show --json` says then.
+    pub fn wait_until_settled(&self, id: &str, timeout: std::time::Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let show = self.show(id);
+            if !matches!(show["state"].as_str(), Some("recording" | "transcribing" | "drafting")) {
+                return show;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "encounter {id} never settled: {show}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
     /// Adds a user; the password is `correct horse <name>`.
     pub fn add_user(&self, name: &str, role: &str) -> String {
         let password = format!("correct horse {name}");

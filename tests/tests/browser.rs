@@ -5,7 +5,9 @@
 
 use fantoccini::Locator;
 use serde_json::json;
-use tests::browser::{body_text, connect, log_in, screenshot_dir, shot, start_chromedriver, wait_for_text};
+use tests::browser::{
+    body_text, click, connect, log_in, screenshot_dir, shot, start_chromedriver, type_into, wait_for_text,
+};
 use tests::web::ReviewServer;
 use tests::{Appliance, DIALOGUE, text};
 
@@ -112,20 +114,8 @@ fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
                 .unwrap();
             assert!(wait_for_text(&browser, "Sign this note").await.contains(EDITED));
             shot(&browser, &shots, "sign").await;
-            browser
-                .find(Locator::Css("input[name=password]"))
-                .await
-                .unwrap()
-                .send_keys("correct horse drbob")
-                .await
-                .unwrap();
-            browser
-                .find(Locator::Css("form.card button"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            type_into(&browser, "input[name=password]", "correct horse drbob").await;
+            click(&browser, "form.card button").await;
             let signed = wait_for_text(&browser, "Signature verified.").await;
             assert!(signed.contains("Signed by drbob"), "{signed}");
             shot(&browser, &shots, "signed").await;
@@ -145,13 +135,7 @@ fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
             assert!(doc.to_string().contains(EDITED));
 
             // Log out; the clinician who recorded the visit can read it but not sign it.
-            browser
-                .find(Locator::Css("form.logout button"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            click(&browser, "form.logout button").await;
             wait_for_text(&browser, "User name").await;
             log_in(&browser, &base, "nina").await;
             wait_for_text(&browser, "nina (clinician)").await;

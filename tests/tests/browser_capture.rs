@@ -1,9 +1,10 @@
 //! Recording a visit from a browser: the WebSocket protocol with a dropped connection (a Rust
 //! client), and the real page in headless Chromium with a fake microphone playing a visit.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tests::browser::{click, type_into};
 use tests::web::{Client, ReviewServer};
 use tests::{Appliance, text, visit_wav};
 use tokio_tungstenite::tungstenite::Message;
@@ -163,20 +164,8 @@ fn a_visit_recorded_in_chromium_with_a_fake_microphone_is_stored_and_transcribed
             tests::browser::wait_for_text(&browser, "nina (clinician)").await;
             browser.goto(&format!("{base}/record")).await.unwrap();
             use fantoccini::Locator;
-            browser
-                .find(Locator::Css("input[name=label]"))
-                .await
-                .unwrap()
-                .send_keys("Room 7")
-                .await
-                .unwrap();
-            browser
-                .find(Locator::Css("form.card button"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            type_into(&browser, "input[name=label]", "Room 7").await;
+            click(&browser, "form.card button").await;
             tests::browser::wait_for_text(&browser, "Recording: Room 7").await;
             let url = browser.current_url().await.unwrap();
             let id = url.path().trim_start_matches("/record/").to_string();
@@ -202,15 +191,7 @@ fn a_visit_recorded_in_chromium_with_a_fake_microphone_is_stored_and_transcribed
             browser.close().await.unwrap();
             id
         });
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let done = loop {
-        let show = app.show(&id);
-        if show["state"] == "awaiting_review" || show["state"] == "failed" {
-            break show;
-        }
-        assert!(Instant::now() < deadline, "never drafted: {show}");
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let done = app.wait_until_settled(&id, Duration::from_secs(600));
     assert_eq!(done["state"], "awaiting_review", "{done}");
     let ms = done["audio_ms"].as_i64().unwrap();
     assert!((32_000..45_000).contains(&ms), "about 35 s recorded: {ms}");

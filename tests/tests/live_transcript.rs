@@ -6,7 +6,7 @@
 //! the real ones.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use store::{Actor, NewEncounter, Store};
 use tests::{Appliance, VISIT_KEY_WORDS, visit_wav};
@@ -54,15 +54,7 @@ fn the_transcript_grows_during_the_recording_and_is_replaced_at_the_end() {
     let live_texts = segment_texts(&live_final);
     store.finish_recording(&source, &id, "stopped").unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let done = loop {
-        let show = app.show(&id);
-        if show["state"] == "awaiting_review" || show["state"] == "failed" {
-            break show;
-        }
-        assert!(Instant::now() < deadline, "never drafted: {show}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let done = app.wait_until_settled(&id, Duration::from_secs(600));
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 

@@ -179,18 +179,7 @@ fn a_recorder_killed_mid_visit_loses_no_committed_second_and_the_daemon_finishes
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let done = loop {
-        let show = app.show(&id);
-        if show["state"] != "recording" && show["state"] != "transcribing" && show["state"] != "drafting" {
-            break show;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon never finished the recording: {show}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let done = app.wait_until_settled(&id, Duration::from_secs(600));
     daemon.kill().unwrap();
     daemon.wait().unwrap();
     assert_eq!(done["state"], "awaiting_review", "{done}");

@@ -172,11 +172,20 @@ pub fn import_ct2(dir: &Path, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `ingest` is told about the visit besides its audio or transcript.
+/// What `ingest` and `record` are told about the visit besides its audio.
+#[derive(clap::Args)]
 pub struct VisitArgs {
+    /// Note template (default: the config's drafting.template).
+    #[arg(long)]
     pub template: Option<String>,
+    /// What the inbox calls the visit, e.g. "Room 2, 10:30".
+    #[arg(long)]
     pub label: Option<String>,
+    /// The clinician (or physician) whose visit this is; default: the box's operator.
+    #[arg(long)]
     pub clinician: Option<String>,
+    /// The physician who is to sign it; default: any physician of the clinic.
+    #[arg(long)]
     pub physician: Option<String>,
 }
 

@@ -62,18 +62,8 @@ enum Command {
         /// A typed dialogue in ACI-Bench form (`[doctor] …` / `[patient] …` lines); skips ASR.
         #[arg(long, group = "input", value_name = "FILE")]
         transcript: Option<PathBuf>,
-        /// Note template (default: the config's drafting.template).
-        #[arg(long)]
-        template: Option<String>,
-        /// What the inbox calls the visit, e.g. "Room 2, 10:30".
-        #[arg(long)]
-        label: Option<String>,
-        /// The clinician (or physician) whose visit this is; default: the box's operator.
-        #[arg(long)]
-        clinician: Option<String>,
-        /// The physician who is to sign it; default: any physician of the clinic.
-        #[arg(long)]
-        physician: Option<String>,
+        #[command(flatten)]
+        visit: commands::VisitArgs,
         /// Return as soon as the encounter is stored; the daemon drafts it.
         #[arg(long)]
         no_wait: bool,
@@ -95,14 +85,8 @@ enum Command {
         /// Stop after this many seconds.
         #[arg(long)]
         seconds: Option<u64>,
-        #[arg(long)]
-        template: Option<String>,
-        #[arg(long)]
-        label: Option<String>,
-        #[arg(long)]
-        clinician: Option<String>,
-        #[arg(long)]
-        physician: Option<String>,
+        #[command(flatten)]
+        visit: commands::VisitArgs,
         /// Return once the recording is stored; the daemon drafts it.
         #[arg(long)]
         no_wait: bool,
@@ -246,23 +230,9 @@ fn main() -> ExitCode {
         Command::Ingest {
             file,
             transcript,
-            template,
-            label,
-            clinician,
-            physician,
+            visit,
             no_wait,
-        } => commands::ingest(
-            &mut ctx,
-            file.as_deref(),
-            transcript.as_deref(),
-            commands::VisitArgs {
-                template,
-                label,
-                clinician,
-                physician,
-            },
-            no_wait,
-        ),
+        } => commands::ingest(&mut ctx, file.as_deref(), transcript.as_deref(), visit, no_wait),
         Command::Devices => record::devices(),
         Command::Stop { id } => {
             if record::stop_recording(&ctx, &id) {
@@ -276,22 +246,14 @@ fn main() -> ExitCode {
         Command::Record {
             room,
             seconds,
-            template,
-            label,
-            clinician,
-            physician,
+            visit,
             no_wait,
         } => record::record(
             &ctx,
             record::RecordArgs {
                 device: room.as_deref(),
                 seconds,
-                visit: commands::VisitArgs {
-                    template,
-                    label,
-                    clinician,
-                    physician,
-                },
+                visit,
                 no_wait,
             },
         ),

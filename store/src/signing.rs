@@ -330,42 +330,41 @@ impl Store {
         let note = self
             .signed_note(by, id, "verification")?
             .ok_or_else(|| StoreError::NotSigned(id.into()))?;
-        let actual = hex::encode(Sha256::digest(note.canonical_text.as_bytes()));
-        if actual != note.sha256 {
-            return Ok(Verification::HashMismatch {
-                expected: note.sha256,
-                actual,
-            });
-        }
+        let addenda = self.addenda(by, id, "verification")?;
+        self.check_signatures(&note, &addenda)
+    }
+
+    /// Verifies a signed note and its addenda already read (and audited) by the caller: each
+    /// text must hash to its stored SHA-256 and carry a valid signature by the appliance's key.
+    pub fn check_signatures(&self, note: &SignedNote, addenda: &[Addendum]) -> Result<Verification, StoreError> {
         let public: Vec<u8> =
             self.conn
                 .query_row("SELECT value FROM meta WHERE key = 'signing_public_key'", [], |r| {
                     r.get(0)
                 })?;
         let key = signature::UnparsedPublicKey::new(&signature::ED25519, &public);
-        let signed_ok = |text: &str, sig: &str, kid: &str| {
-            let sig = hex::decode(sig).unwrap_or_default();
-            kid == key_id(&public) && key.verify(text.as_bytes(), &sig).is_ok()
-        };
-        if !signed_ok(&note.canonical_text, &note.signature, &note.key_id) {
-            return Ok(Verification::BadSignature);
-        }
-        for a in self.addenda(by, id, "verification")? {
-            let actual = hex::encode(Sha256::digest(a.canonical_text.as_bytes()));
-            if actual != a.sha256 {
+        let sealed = std::iter::once((&note.canonical_text, &note.sha256, &note.signature, &note.key_id)).chain(
+            addenda
+                .iter()
+                .map(|a| (&a.canonical_text, &a.sha256, &a.signature, &a.key_id)),
+        );
+        for (text, sha256, sig, kid) in sealed {
+            let actual = hex::encode(Sha256::digest(text.as_bytes()));
+            if actual != *sha256 {
                 return Ok(Verification::HashMismatch {
-                    expected: a.sha256,
+                    expected: sha256.clone(),
                     actual,
                 });
             }
-            if !signed_ok(&a.canonical_text, &a.signature, &a.key_id) {
+            let sig = hex::decode(sig).unwrap_or_default();
+            if *kid != key_id(&public) || key.verify(text.as_bytes(), &sig).is_err() {
                 return Ok(Verification::BadSignature);
             }
         }
         Ok(Verification::Valid {
-            signer: note.signer,
-            key_id: note.key_id,
-            sha256: note.sha256,
+            signer: note.signer.clone(),
+            key_id: note.key_id.clone(),
+            sha256: note.sha256.clone(),
         })
     }
 }

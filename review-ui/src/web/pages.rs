@@ -307,10 +307,10 @@ async fn load_encounter(app: &Arc<App>, user: &User, id: String) -> Result<Encou
             None => s.latest_draft(&actor, &id, "review")?,
         };
         let addenda = s.addenda(&actor, &id, "review")?;
-        let verification = if signed.is_some() {
-            Some(s.verify(&actor, &id)?)
-        } else {
-            None
+        // What was just read is what is checked: no second read of the note and addenda.
+        let verification = match &signed {
+            Some(note) => Some(s.check_signatures(note, &addenda)?),
+            None => None,
         };
         Ok(EncounterView {
             has_audio: encounter.audio_ms.is_some(),

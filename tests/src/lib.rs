@@ -237,6 +237,20 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// The transcript's text, lowercased, segments joined by spaces, from `scribe show --json`.
+pub fn transcript_lowercase(show: &serde_json::Value) -> String {
+    show["transcript"]["segments"]
+        .as_array()
+        .map(|segments| {
+            segments
+                .iter()
+                .map(|s| s["text"].as_str().unwrap_or("").to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
 /// The draft's section names, in order, from `scribe show --json`.
 pub fn section_names(show: &serde_json::Value) -> Vec<String> {
     show["draft"]["sections"]

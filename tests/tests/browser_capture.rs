@@ -195,13 +195,7 @@ fn a_visit_recorded_in_chromium_with_a_fake_microphone_is_stored_and_transcribed
     assert_eq!(done["state"], "awaiting_review", "{done}");
     let ms = done["audio_ms"].as_i64().unwrap();
     assert!((32_000..45_000).contains(&ms), "about 35 s recorded: {ms}");
-    let transcript = done["transcript"]["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap().to_lowercase())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let transcript = tests::transcript_lowercase(&done);
     let heard = tests::VISIT_KEY_WORDS
         .iter()
         .filter(|w| transcript.contains(*w))

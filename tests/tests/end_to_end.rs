@@ -39,13 +39,7 @@ fn a_recorded_visit_becomes_a_signed_verified_note() {
 
     let show = app.show(&id);
     assert_eq!(show["state"], "awaiting_review", "{show}");
-    let transcript: String = show["transcript"]["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap().to_lowercase())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let transcript: String = tests::transcript_lowercase(&show);
     for word in VISIT_KEY_WORDS {
         assert!(transcript.contains(word), "transcript lacks {word:?}: {transcript}");
     }

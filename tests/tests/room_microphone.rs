@@ -110,13 +110,7 @@ fn a_visit_recorded_from_the_room_microphone_is_transcribed_and_drafted() {
         (31_000..32_000).contains(&audio_ms),
         "31 s and the part-second in flight at the stop: {audio_ms}"
     );
-    let transcript = show["transcript"]["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap().to_lowercase())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let transcript = tests::transcript_lowercase(&show);
     let heard = VISIT_KEY_WORDS.iter().filter(|w| transcript.contains(*w)).count();
     assert!(
         heard * 2 >= VISIT_KEY_WORDS.len(),

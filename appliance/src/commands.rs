@@ -211,7 +211,8 @@ pub fn ingest(
     };
     let id = match (file, transcript) {
         (Some(path), None) => {
-            let pcm = audio::decode_wav_file(path).with_context(|| format!("cannot ingest {}", path.display()))?;
+            let pcm = audio::decode_file(path, &ctx.config.capture.upload_limits())
+                .with_context(|| format!("cannot ingest {}", path.display()))?;
             tracing::info!(audio_ms = pcm.duration_ms(), "recording decoded");
             store.create_audio_encounter(&actor, &new, &pcm.samples)?
         }

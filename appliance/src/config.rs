@@ -77,6 +77,19 @@ pub struct CaptureConfig {
     /// A live recording whose source has sent nothing for this long is finished as it stands.
     #[serde(with = "humantime_serde")]
     pub finalize_after: Duration,
+    /// Uploaded recordings (CLI or web) larger than this are refused before they are read.
+    pub max_upload_mb: u64,
+    /// Uploaded recordings longer than this are refused before they are stored.
+    pub max_upload_minutes: u64,
+}
+
+impl CaptureConfig {
+    pub fn upload_limits(&self) -> audio::Limits {
+        audio::Limits {
+            max_bytes: self.max_upload_mb.saturating_mul(1024 * 1024),
+            max_seconds: self.max_upload_minutes.saturating_mul(60),
+        }
+    }
 }
 
 impl Default for CaptureConfig {
@@ -84,6 +97,8 @@ impl Default for CaptureConfig {
         CaptureConfig {
             device: String::new(),
             finalize_after: Duration::from_secs(30),
+            max_upload_mb: 512,
+            max_upload_minutes: 120,
         }
     }
 }
@@ -304,6 +319,10 @@ device = ""
 # A live recording whose source has sent nothing for this long (the recorder was killed, the
 # browser never reconnected) is finished with the audio it has and transcribed.
 finalize_after = "30s"
+# Uploaded recordings (WAV, FLAC, MP3, M4A/AAC, OGG Vorbis/Opus, WebM/Opus) over either limit are
+# refused with a clear error and nothing is stored.
+max_upload_mb = 512
+max_upload_minutes = 120
 "#
         )
     }
@@ -335,5 +354,6 @@ mod tests {
         assert_eq!(parsed.web.idle_timeout, default.web.idle_timeout);
         assert_eq!(parsed.web.lockout, default.web.lockout);
         assert_eq!(parsed.web.listen, default.web.listen);
+        assert_eq!(parsed.capture.upload_limits(), default.capture.upload_limits());
     }
 }

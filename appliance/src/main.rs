@@ -56,7 +56,8 @@ enum Command {
     /// Store a recording (WAV) or a typed dialogue as a new encounter and draft its note.
     #[command(group = clap::ArgGroup::new("input").required(true))]
     Ingest {
-        /// A recording: WAV at any sample rate and channel count.
+        /// A recording: WAV, FLAC, MP3, M4A/AAC, OGG (Vorbis or Opus) or WebM/Opus, any rate and
+        /// channel count, within capture.max_upload_mb and capture.max_upload_minutes.
         #[arg(group = "input")]
         file: Option<PathBuf>,
         /// A typed dialogue in ACI-Bench form (`[doctor] …` / `[patient] …` lines); skips ASR.

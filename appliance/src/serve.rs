@@ -67,6 +67,7 @@ pub fn prepare(ctx: &Context, listen: Option<&str>) -> Result<Prepared> {
             absolute_lifetime: web.session_lifetime,
             tls: tls.is_some(),
             appliance_facts: facts,
+            upload_limits: ctx.config.capture.upload_limits(),
             export: review_ui::web::ExportTargets {
                 folder: (!ctx.config.export.folder.is_empty()).then(|| ctx.config.export.folder.clone().into()),
                 ehr_endpoints: ctx.config.export.ehr_endpoints.clone(),

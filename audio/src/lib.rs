@@ -5,9 +5,11 @@
 //! so a file that fails here leaves no trace.
 
 pub mod capture;
+mod decode;
 mod resample;
 mod wav;
 
+pub use decode::{Container, Limits, SUPPORTED, decode, decode_file, decode_interleaved};
 pub use resample::{StreamResampler, resample};
 pub use wav::{decode_wav, decode_wav_file};
 
@@ -26,14 +28,62 @@ impl Pcm16k {
     }
 }
 
+/// Decoded audio before mixing: interleaved frames of `channels` samples at `rate`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interleaved {
+    pub samples: Vec<f32>,
+    pub channels: usize,
+    pub rate: u32,
+}
+
+impl Interleaved {
+    pub fn frames(&self) -> usize {
+        self.samples.len() / self.channels.max(1)
+    }
+
+    /// Mixes the channels down and resamples to what the engines consume.
+    pub fn into_16k_mono(self) -> Result<Pcm16k, AudioError> {
+        let mono: Vec<f32> = self
+            .samples
+            .chunks_exact(self.channels.max(1))
+            .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
+            .collect();
+        if mono.is_empty() {
+            return Err(AudioError::NoSamples);
+        }
+        let resampled = resample(&mono, self.rate, TARGET_RATE);
+        Ok(Pcm16k {
+            samples: resampled
+                .iter()
+                .map(|&s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+                .collect(),
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     #[error("the file is empty")]
     Empty,
     #[error("the recording contains no audio samples")]
     NoSamples,
-    #[error("not a WAV recording ({0}); supported: RIFF/WAVE PCM or float")]
+    #[error("not a recording: {0}")]
     NotAudio(String),
+    #[error("the recording is damaged or cut off ({0})")]
+    Corrupt(String),
+    #[error(
+        "the {container} recording is incomplete: {decoded_ms} ms decoded{}; was the upload or copy cut off?",
+        declared_ms.map(|d| format!(" of the {d} ms it declares")).unwrap_or_default()
+    )]
+    Incomplete {
+        container: &'static str,
+        decoded_ms: u64,
+        declared_ms: Option<u64>,
+    },
+    #[error("the file is {bytes} bytes; the limit is {limit} bytes (capture.max_upload_mb)")]
+    TooLarge { bytes: u64, limit: u64 },
+    #[error("the recording is {seconds} s long; the limit is {limit} s (capture.max_upload_minutes)")]
+    TooLong { seconds: u64, limit: u64 },
     #[error("the WAV file is truncated: its header promises {promised} bytes of audio but {present} are present")]
     Truncated { promised: u64, present: u64 },
     #[error("unsupported WAV format: {0}")]

@@ -1,7 +1,7 @@
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use crate::{AudioError, Pcm16k, TARGET_RATE, resample};
+use crate::{AudioError, Interleaved, Pcm16k, SUPPORTED};
 
 pub fn decode_wav_file(path: &Path) -> Result<Pcm16k, AudioError> {
     let mut bytes = Vec::new();
@@ -14,11 +14,16 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm16k, AudioError> {
     if bytes.is_empty() {
         return Err(AudioError::Empty);
     }
+    decode_wav_interleaved(bytes)?.into_16k_mono()
+}
+
+pub(crate) fn decode_wav_interleaved(bytes: &[u8]) -> Result<Interleaved, AudioError> {
+    let not_wav = |why: String| AudioError::NotAudio(format!("not a WAV recording ({why}); supported: {SUPPORTED}"));
     let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| match e {
-        hound::Error::IoError(e) => AudioError::NotAudio(e.to_string()),
-        hound::Error::FormatError(m) => AudioError::NotAudio(m.to_string()),
-        hound::Error::Unsupported => AudioError::Unsupported("this sample encoding".into()),
-        other => AudioError::NotAudio(other.to_string()),
+        hound::Error::IoError(e) => not_wav(e.to_string()),
+        hound::Error::FormatError(m) => not_wav(m.to_string()),
+        hound::Error::Unsupported => AudioError::Unsupported("this WAV sample encoding".into()),
+        other => not_wav(other.to_string()),
     })?;
     let spec = reader.spec();
     if spec.channels == 0 || spec.sample_rate == 0 {
@@ -36,26 +41,19 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm16k, AudioError> {
         return Err(AudioError::Truncated { promised, present });
     }
 
-    let interleaved = read_samples(reader, spec)?;
-    let channels = usize::from(spec.channels);
-    let mono: Vec<f32> = interleaved
-        .chunks_exact(channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect();
-    if mono.is_empty() {
+    let samples = read_samples(reader, spec)?;
+    if samples.is_empty() {
         return Err(AudioError::NoSamples);
     }
-    let resampled = resample(&mono, spec.sample_rate, TARGET_RATE);
-    Ok(Pcm16k {
-        samples: resampled
-            .iter()
-            .map(|&s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
-            .collect(),
+    Ok(Interleaved {
+        samples,
+        channels: usize::from(spec.channels),
+        rate: spec.sample_rate,
     })
 }
 
 fn read_samples(mut reader: hound::WavReader<Cursor<&[u8]>>, spec: hound::WavSpec) -> Result<Vec<f32>, AudioError> {
-    let truncated = |e: hound::Error| AudioError::NotAudio(e.to_string());
+    let truncated = |e: hound::Error| AudioError::Corrupt(format!("WAV: {e}"));
     match spec.sample_format {
         hound::SampleFormat::Float => reader
             .samples::<f32>()

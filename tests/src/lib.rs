@@ -220,6 +220,22 @@ impl Appliance {
     pub fn key(&self) -> PathBuf {
         self.home().join("scribe.key")
     }
+
+    /// Opens the database as an attacker holding the key would: raw SQL, no Scribe API.
+    pub fn open_raw(&self) -> rusqlite::Connection {
+        let key = std::fs::read_to_string(self.key()).expect("read the key");
+        let conn = rusqlite::Connection::open(self.db()).expect("open the database");
+        conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+            .expect("key the database");
+        conn
+    }
+
+    /// How many encounters the store holds, whatever their state.
+    pub fn encounter_count(&self) -> i64 {
+        self.open_raw()
+            .query_row("SELECT count(*) FROM encounters", [], |r| r.get(0))
+            .expect("count encounters")
+    }
 }
 
 impl Default for Appliance {

@@ -166,6 +166,35 @@ impl Client {
         self.finish(req.send_form(form.iter().copied()))
     }
 
+    /// A `multipart/form-data` POST, as a browser's file-upload form sends it: the fields in order,
+    /// then the file.
+    pub fn post_file(&mut self, path: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Reply {
+        let boundary = "----scribe-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+            );
+        }
+        let (name, filename, bytes) = file;
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", format!("multipart/form-data; boundary={boundary}"));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", format!("scribe_session={c}"));
+        }
+        self.finish(req.send(&body[..]))
+    }
+
     fn finish(&mut self, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
         let mut resp = result.expect("HTTP request");
         let headers: Vec<(String, String)> = resp

@@ -4,20 +4,6 @@ use std::os::unix::fs::PermissionsExt;
 
 use tests::{Appliance, text, visit_wav};
 
-fn encounter_count(app: &Appliance) -> i64 {
-    let conn = open_raw(app);
-    conn.query_row("SELECT count(*) FROM encounters", [], |r| r.get(0))
-        .unwrap()
-}
-
-/// Opens the database as an attacker holding the key would: raw SQL, no Scribe API.
-fn open_raw(app: &Appliance) -> rusqlite::Connection {
-    let key = std::fs::read_to_string(app.key()).unwrap();
-    let conn = rusqlite::Connection::open(app.db()).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim())).unwrap();
-    conn
-}
-
 #[test]
 fn wrong_or_missing_key_is_a_clear_error_naming_the_key_file() {
     let app = Appliance::new();
@@ -69,7 +55,7 @@ fn bad_recordings_get_clear_errors_and_store_nothing() {
         (
             "notes.wav",
             b"%PDF-1.7 this is a PDF, not a recording".to_vec(),
-            "not a WAV",
+            "not a recording: a PDF document",
         ),
         ("cut.wav", wav[..wav.len() / 3].to_vec(), "truncated"),
         ("header-only.wav", wav[..44].to_vec(), "truncated"),
@@ -89,7 +75,7 @@ fn bad_recordings_get_clear_errors_and_store_nothing() {
         "{}",
         text(&out)
     );
-    assert_eq!(encounter_count(&app), 0, "nothing was stored");
+    assert_eq!(app.encounter_count(), 0, "nothing was stored");
 }
 
 #[test]
@@ -104,7 +90,7 @@ fn a_signed_note_is_immutable_and_tampering_is_detected() {
     let out = app.run(&["sign", &id, "--user", "dr_house"], Some(&format!("{password}\n")));
     assert!(out.status.success(), "{}", text(&out));
 
-    let conn = open_raw(&app);
+    let conn = app.open_raw();
     let err = conn
         .execute("UPDATE signed_notes SET signer = 'someone else'", [])
         .unwrap_err();
@@ -150,7 +136,7 @@ fn the_audit_chain_detects_an_edited_event() {
     app.add_user("auditor_a", "auditor");
     let out = app.run(&["audit", "verify"], None);
     assert!(out.status.success(), "{}", text(&out));
-    let conn = open_raw(&app);
+    let conn = app.open_raw();
     conn.execute_batch("DROP TRIGGER audit_events_append_only; UPDATE audit_events SET actor = 'nobody' WHERE seq = 1")
         .unwrap();
     drop(conn);

@@ -28,6 +28,7 @@ const TEST_PACKAGES: &[&str] = &[
     "chromium",          // headless, driven over WebDriver
     "chromium-driver",   //
     "fonts-dejavu-core", // so screenshots show text
+    "ffmpeg",            // upload tests: MP3, M4A/AAC, OGG Vorbis/Opus and WebM made from real speech
 ];
 
 fn main() -> Result<()> {

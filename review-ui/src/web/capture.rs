@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::multipart::{Multipart, MultipartError};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Form, Path, Query, State};
@@ -40,6 +41,20 @@ pub(super) async fn record_page(user: User) -> Page {
                 label { "Physician to sign (optional)" input name="physician"; }
                 button type="submit" { "Create and open the recorder" }
             }
+            h2 { "Or upload a recording" }
+            // The CSRF token comes first: it is checked before the file is read.
+            form.card #upload method="post" action="/upload" enctype="multipart/form-data" {
+                input type="hidden" name="csrf" value=(user.csrf);
+                label { "Visit label (e.g. room and time)" input name="label" required; }
+                label { "Note template" input name="template" value="soap" required; }
+                label { "Physician to sign (optional)" input name="physician"; }
+                label {
+                    "Recording (" (audio::SUPPORTED) ")"
+                    input type="file" name="recording" required
+                        accept="audio/*,video/webm,.wav,.flac,.mp3,.m4a,.aac,.ogg,.opus,.webm";
+                }
+                button type="submit" { "Upload and draft" }
+            }
         },
     ))
 }
@@ -56,19 +71,100 @@ pub(super) struct NewRecording {
 pub(super) async fn create_recording(State(app): State<Arc<App>>, user: User, Form(form): Form<NewRecording>) -> Page {
     user.check_csrf(&form.csrf)?;
     user.require(&[Role::Clinician, Role::Physician], "record visits")?;
-    let template = form.template.trim().to_string();
+    let new = new_encounter(&form.label, &form.template, &form.physician)?;
+    let actor = user.actor.clone();
+    let id = app.db(move |s| s.start_recording(&actor, &new)).await?;
+    Ok(Redirect::to(&format!("/record/{id}")).into_response())
+}
+
+fn new_encounter(label: &str, template: &str, physician: &str) -> Result<NewEncounter, WebError> {
+    let template = template.trim().to_string();
     if template.is_empty() || !template.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
         return Err(WebError::BadRequest(format!("{template:?} is not a template name")));
     }
-    let actor = user.actor.clone();
-    let new = NewEncounter {
+    Ok(NewEncounter {
         template,
-        label: form.label.trim().to_string(),
-        assigned_to: Some(form.physician.trim().to_string()).filter(|p| !p.is_empty()),
+        label: label.trim().to_string(),
+        assigned_to: Some(physician.trim().to_string()).filter(|p| !p.is_empty()),
         clinician: None,
+    })
+}
+
+/// An uploaded recording: read within the size limit, decoded and checked in full, and only then
+/// stored as a new encounter, so a bad file leaves nothing behind.
+pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Multipart) -> Page {
+    user.require(&[Role::Clinician, Role::Physician], "upload recordings")?;
+    let limits = app.config.upload_limits;
+    let too_large = |bytes: u64| {
+        WebError::TooLarge(
+            audio::AudioError::TooLarge {
+                bytes,
+                limit: limits.max_bytes,
+            }
+            .to_string(),
+        )
     };
-    let id = app.db(move |s| s.start_recording(&actor, &new)).await?;
-    Ok(Redirect::to(&format!("/record/{id}")).into_response())
+    let (mut csrf_checked, mut recording) = (false, None);
+    let (mut label, mut template, mut physician) = (String::new(), String::new(), String::new());
+    while let Some(mut field) = form.next_field().await.map_err(form_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "recording" {
+            if !csrf_checked {
+                return Err(WebError::BadRequest(
+                    "the form's security token must come before the recording".into(),
+                ));
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+                if (bytes.len() + chunk.len()) as u64 > limits.max_bytes {
+                    return Err(too_large((bytes.len() + chunk.len()) as u64));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            recording = Some(bytes);
+            continue;
+        }
+        let value = field.text().await.map_err(form_error)?;
+        match name.as_str() {
+            "csrf" => {
+                user.check_csrf(&value)?;
+                csrf_checked = true;
+            }
+            "label" => label = value,
+            "template" => template = value,
+            "physician" => physician = value,
+            _ => {}
+        }
+    }
+    if !csrf_checked {
+        return Err(WebError::Forbidden("the form's security token is missing".into()));
+    }
+    let new = new_encounter(&label, &template, &physician)?;
+    let bytes = recording.ok_or_else(|| WebError::BadRequest("no recording was attached".into()))?;
+    let decoded = tokio::task::spawn_blocking(move || audio::decode(&bytes, &limits))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let pcm = match decoded {
+        Ok(pcm) => pcm,
+        Err(e @ (audio::AudioError::TooLarge { .. } | audio::AudioError::TooLong { .. })) => {
+            return Err(WebError::TooLarge(e.to_string()));
+        }
+        Err(e) => return Err(WebError::Unprocessable(format!("Nothing was stored: {e}."))),
+    };
+    tracing::info!(audio_ms = pcm.duration_ms(), "upload decoded");
+    let actor = user.actor.clone();
+    let id = app
+        .db(move |s| s.create_audio_encounter(&actor, &new, &pcm.samples))
+        .await?;
+    Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
+}
+
+fn form_error(e: MultipartError) -> WebError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge("the upload is over the size limit (capture.max_upload_mb)".into())
+    } else {
+        WebError::BadRequest(format!("the upload could not be read: {}", e.body_text()))
+    }
 }
 
 pub(super) async fn recorder(State(app): State<Arc<App>>, user: User, Path(id): Path<String>) -> Page {
@@ -200,7 +296,12 @@ async fn stream_session(app: Arc<App>, actor: Actor, id: String, mut socket: Web
 
 fn error_text(e: WebError) -> String {
     match e {
-        WebError::Forbidden(m) | WebError::NotFound(m) | WebError::Conflict(m) | WebError::BadRequest(m) => m,
+        WebError::Forbidden(m)
+        | WebError::NotFound(m)
+        | WebError::Conflict(m)
+        | WebError::BadRequest(m)
+        | WebError::TooLarge(m)
+        | WebError::Unprocessable(m) => m,
         WebError::Upstream(m) | WebError::Internal(m) => {
             tracing::error!(error = %m, "recording stream failed");
             "the appliance could not store the audio; keep the page open, it will retry".into()

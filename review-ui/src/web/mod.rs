@@ -42,6 +42,8 @@ pub struct WebConfig {
     pub appliance_facts: Vec<(String, String)>,
     /// Where signed notes may be sent besides a download.
     pub export: ExportTargets,
+    /// How big and how long an uploaded recording may be.
+    pub upload_limits: audio::Limits,
 }
 
 /// The destinations IT configured for signed notes. Nothing else can be reached.
@@ -62,6 +64,7 @@ impl Default for WebConfig {
             tls: false,
             appliance_facts: Vec::new(),
             export: ExportTargets::default(),
+            upload_limits: audio::Limits::default(),
         }
     }
 }
@@ -101,13 +104,27 @@ impl App {
 /// The whole app with its middleware.
 pub fn router(app: Arc<App>) -> Router {
     let tls = app.config.tls;
-    let mut router = pages::routes()
-        .layer(middleware::from_fn(refuse_cross_site_posts))
+    // Forms are small and quick; an uploaded visit is neither, so it gets its own limits.
+    let forms = pages::routes()
         .layer(RequestBodyLimitLayer::new(1024 * 1024))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
-        ))
+        ));
+    let form_overhead = 64 * 1024;
+    let upload_bytes =
+        usize::try_from(app.config.upload_limits.max_bytes.saturating_add(form_overhead)).unwrap_or(usize::MAX);
+    let uploads = Router::new()
+        .route("/upload", axum::routing::post(capture::upload))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(upload_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(15 * 60),
+        ));
+    let mut router = forms
+        .merge(uploads)
+        .layer(middleware::from_fn(refuse_cross_site_posts))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(Counter::default()))
         .layer(SetResponseHeaderLayer::overriding(
@@ -222,6 +239,10 @@ pub enum WebError {
     /// A request that cannot be done in this state (edit conflict, wrong state).
     Conflict(String),
     BadRequest(String),
+    /// An upload over the configured size or length.
+    TooLarge(String),
+    /// An upload that is not a usable recording (not audio, damaged, cut off).
+    Unprocessable(String),
     /// A destination outside the app (EHR, export folder) failed; nothing was lost.
     Upstream(String),
     Internal(String),
@@ -260,6 +281,8 @@ impl IntoResponse for WebError {
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
             WebError::Conflict(m) => (StatusCode::CONFLICT, "Cannot do that now", m),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m),
+            WebError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "Recording too large", m),
+            WebError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, "Recording not usable", m),
             WebError::Upstream(m) => (StatusCode::BAD_GATEWAY, "Not sent", m),
             WebError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");

@@ -211,10 +211,14 @@ pub fn ingest(
     };
     let id = match (file, transcript) {
         (Some(path), None) => {
-            let pcm = audio::decode_file(path, &ctx.config.capture.upload_limits())
+            let recording = audio::decode_file(path, &ctx.config.capture.upload_limits())
                 .with_context(|| format!("cannot ingest {}", path.display()))?;
-            tracing::info!(audio_ms = pcm.duration_ms(), "recording decoded");
-            store.create_audio_encounter(&actor, &new, &pcm.samples)?
+            tracing::info!(
+                audio_ms = recording.pcm.duration_ms(),
+                channel_track = recording.channel_track.is_some(),
+                "recording decoded"
+            );
+            store.create_audio_encounter(&actor, &new, &recording.pcm.samples, recording.channel_track.as_deref())?
         }
         (None, Some(path)) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;

@@ -81,6 +81,9 @@ pub struct CaptureConfig {
     pub max_upload_mb: u64,
     /// Uploaded recordings longer than this are refused before they are stored.
     pub max_upload_minutes: u64,
+    /// Who speaks on the left channel of a recording with a microphone per speaker, and on the
+    /// right; on one channel, who is heard first and who is the other voice.
+    pub speaker_roles: [protocol::Speaker; 2],
 }
 
 impl CaptureConfig {
@@ -99,6 +102,7 @@ impl Default for CaptureConfig {
             finalize_after: Duration::from_secs(30),
             max_upload_mb: 512,
             max_upload_minutes: 120,
+            speaker_roles: [protocol::Speaker::Clinician, protocol::Speaker::Patient],
         }
     }
 }
@@ -323,6 +327,10 @@ finalize_after = "30s"
 # refused with a clear error and nothing is stored.
 max_upload_mb = 512
 max_upload_minutes = 120
+# Speaker roles. A stereo recording with a microphone per speaker is split by channel: the first
+# role speaks on the left, the second on the right. On one channel, two voices are told apart by
+# pitch (a similar pair stays "unknown") and the first role is the voice heard first.
+speaker_roles = ["clinician", "patient"]
 "#
         )
     }
@@ -355,5 +363,6 @@ mod tests {
         assert_eq!(parsed.web.lockout, default.web.lockout);
         assert_eq!(parsed.web.listen, default.web.listen);
         assert_eq!(parsed.capture.upload_limits(), default.capture.upload_limits());
+        assert_eq!(parsed.capture.speaker_roles, default.capture.speaker_roles);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use eval::report::{EncounterResult, Outcome, Planted, PlantedOutcome};
 use eval::rouge;
-use eval::speech::Voice;
+use eval::speech::{Layout, Voice};
 use protocol::{Draft, FlagKind, Speaker, Transcript};
 
 use crate::commands::Context;
@@ -54,6 +54,7 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
                 &mut pipeline,
                 &typed,
                 &scratch.path().join(format!("{}.wav", enc.encounter_id)),
+                ctx.config.capture.speaker_roles,
             ) {
                 Ok(heard) => heard,
                 Err(e) => {
@@ -116,7 +117,7 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
     let audio_setup = if args.audio {
         format!(
             " With --audio: each dialogue spoken by espeak-ng (two voices), transcribed by {} and drafted from \
-             that transcript (no speaker roles); WER counts number words against digits as errors.",
+             that transcript (speaker roles by pitch); WER counts number words against digits as errors.",
             asr.name
         )
     } else {
@@ -159,10 +160,104 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The speech path: speak the typed dialogue (a voice per speaker), transcribe it, and score the
-/// recognizer against the text.
-fn hear(pipeline: &mut Pipeline, typed: &Transcript, wav: &Path) -> Result<(Transcript, Option<f64>), String> {
-    let lines: Vec<(Voice, &str)> = typed
+/// `scribe eval speakers`: speaker-role accuracy per segment, by pitch on one channel and by
+/// channel with a microphone per speaker, on synthesized two-voice visits.
+pub fn speakers(ctx: &Context, data: &Path, split: &str, limit: usize, out: &Path) -> Result<ExitCode> {
+    let encounters = eval::aci::load(data, split)?;
+    let (asr, _) = ctx.manifest.profile(&ctx.config.profile)?;
+    let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
+    let scratch = tempfile::tempdir()?;
+    let roles = [Voice::Doctor, Voice::Patient];
+    let mut rows = Vec::new();
+    let (mut totals, mut minutes) = ([(0usize, 0usize); 2], 0.0);
+    for enc in encounters.iter().take(limit) {
+        let typed = crate::dialogue::parse_dialogue(&enc.dialogue)
+            .with_context(|| format!("ACI-Bench encounter {}", enc.encounter_id))?;
+        let lines = voiced_lines(&typed);
+        let (mono, stereo) = (scratch.path().join("mono.wav"), scratch.path().join("stereo.wav"));
+        let turns = eval::speech::synthesize_as(&lines, &mono, Layout::Mono).map_err(anyhow::Error::msg)?;
+        eval::speech::synthesize_as(&lines, &stereo, Layout::Stereo).map_err(anyhow::Error::msg)?;
+        let limits = ctx.config.capture.upload_limits();
+        let pcm = audio::decode_file(&mono, &limits)?.pcm.samples;
+        let track = audio::decode_file(&stereo, &limits)?.channel_track;
+        // One transcription serves both: the stereo file mixed down is the same speech.
+        let (heard, _) = pipeline.transcribe_pcm(&pcm).map_err(anyhow::Error::msg)?;
+        let spans: Vec<(u64, u64)> = heard.segments.iter().map(|s| (s.start_ms, s.end_ms)).collect();
+        let mut row = Vec::new();
+        for (i, track) in [None, track.as_deref()].into_iter().enumerate() {
+            let said: Vec<_> = audio::speakers::voices(&spans, &pcm, track)
+                .into_iter()
+                .zip(&spans)
+                .map(|(v, &(s, e))| {
+                    let voice = v.map(|v| {
+                        if v == audio::speakers::Voice::First {
+                            roles[0]
+                        } else {
+                            roles[1]
+                        }
+                    });
+                    (s, e, voice)
+                })
+                .collect();
+            let (right, scored) = eval::speech::speaker_accuracy(&said, &turns);
+            totals[i].0 += right;
+            totals[i].1 += scored;
+            row.push((right, scored));
+        }
+        let audio_min = pcm.len() as f64 / 16_000.0 / 60.0;
+        minutes += audio_min;
+        eprintln!(
+            "{}: {:.1} min, pitch {}/{}, channels {}/{}",
+            enc.encounter_id, audio_min, row[0].0, row[0].1, row[1].0, row[1].1
+        );
+        rows.push((enc.encounter_id.clone(), audio_min, row));
+    }
+    let pct = |(right, scored): (usize, usize)| 100.0 * right as f64 / scored.max(1) as f64;
+    let mut md = format!(
+        "# Speaker roles on synthesized ACI-Bench visits ({split} split)\n\n\
+         Each dialogue spoken by espeak-ng (doctor `en-us+m3`, patient `en-us+f2`) and transcribed by {} \
+         (profile `{}`). A segment is right when its role is the role of the voice speaking most of its time; \
+         a segment labelled unknown counts as wrong. **One channel**: roles by voice pitch, the first voice \
+         heard is the clinician. **Microphone per speaker**: doctor on the left, patient on the right, each \
+         also heard by the other's microphone at −12 dB; roles by the louder channel.\n\n\
+         | encounter | minutes | one channel (pitch) | microphone per speaker |\n|---|---:|---:|---:|\n",
+        asr.name, ctx.config.profile
+    );
+    for (id, min, row) in &rows {
+        md.push_str(&format!(
+            "| {id} | {min:.1} | {:.1} % ({}/{}) | {:.1} % ({}/{}) |\n",
+            pct(row[0]),
+            row[0].0,
+            row[0].1,
+            pct(row[1]),
+            row[1].0,
+            row[1].1
+        ));
+    }
+    md.push_str(&format!(
+        "| **all** | {minutes:.1} | **{:.1} %** ({}/{}) | **{:.1} %** ({}/{}) |\n",
+        pct(totals[0]),
+        totals[0].0,
+        totals[0].1,
+        pct(totals[1]),
+        totals[1].0,
+        totals[1].1
+    ));
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join(format!("speakers-{split}.md"));
+    std::fs::write(&path, md)?;
+    println!(
+        "speaker-role accuracy: one channel {:.1} %, microphone per speaker {:.1} % ({} segments, {minutes:.1} min)",
+        pct(totals[0]),
+        pct(totals[1]),
+        totals[0].1
+    );
+    println!("report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn voiced_lines(typed: &Transcript) -> Vec<(Voice, &str)> {
+    typed
         .segments
         .iter()
         .map(|s| {
@@ -175,11 +270,22 @@ fn hear(pipeline: &mut Pipeline, typed: &Transcript, wav: &Path) -> Result<(Tran
                 s.text.as_str(),
             )
         })
-        .collect();
-    eval::speech::synthesize(&lines, wav)?;
+        .collect()
+}
+
+/// The speech path: speak the typed dialogue (a voice per speaker), transcribe it, and score the
+/// recognizer against the text.
+fn hear(
+    pipeline: &mut Pipeline,
+    typed: &Transcript,
+    wav: &Path,
+    roles: [Speaker; 2],
+) -> Result<(Transcript, Option<f64>), String> {
+    eval::speech::synthesize(&voiced_lines(typed), wav)?;
     let pcm = audio::decode_wav_file(wav).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(wav);
-    let (heard, _) = pipeline.transcribe_pcm(&pcm.samples)?;
+    let (mut heard, _) = pipeline.transcribe_pcm(&pcm.samples)?;
+    crate::pipeline::label_speakers(&mut heard, &pcm.samples, None, roles);
     let text = |t: &Transcript| t.segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
     let wer = eval::speech::wer(&eval::speech::words(&text(typed)), &eval::speech::words(&text(&heard)));
     Ok((heard, Some(wer)))

@@ -178,6 +178,22 @@ enum TemplatesCommand {
 
 #[derive(Subcommand)]
 enum EvalCommand {
+    /// Speak ACI-Bench dialogues with two voices, transcribe them, and report how often each
+    /// segment gets the right speaker role: on one channel (by pitch) and with a microphone per
+    /// speaker (by channel).
+    Speakers {
+        /// The folder holding ACI-Bench's {train,valid}.csv.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "valid")]
+        split: String,
+        /// Only the first N encounters.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        /// Where the Markdown report is written.
+        #[arg(long, default_value = "eval-report")]
+        out: PathBuf,
+    },
     /// Draft ACI-Bench dialogues and report ROUGE, completeness, citation and flag shares, time.
     AciBench {
         /// The folder holding ACI-Bench's {train,valid}.csv.
@@ -273,6 +289,15 @@ fn main() -> ExitCode {
         Command::Templates {
             command: TemplatesCommand::Check { file },
         } => commands::templates_check(&file),
+        Command::Eval {
+            command:
+                EvalCommand::Speakers {
+                    data,
+                    split,
+                    limit,
+                    out,
+                },
+        } => evaluate::speakers(&ctx, &data, &split, limit, &out),
         Command::Eval {
             command:
                 EvalCommand::AciBench {

@@ -6,11 +6,12 @@
 //! pipeline run picks it up again (stages are idempotent).
 
 use anyhow::{Context, Result, bail};
+use audio::speakers::Voice;
 use drafting::{Prompt, Template};
 use firmware::{Manifest, ModelSpec};
 use protocol::frame::pcm_to_bytes;
 use protocol::job::{GenerateJob, JobStats, Request, Response};
-use protocol::{Draft, Segment, Transcript};
+use protocol::{Draft, Segment, Speaker, Transcript};
 use store::{Actor, State, Store};
 
 use crate::config::{Config, Home, threads};
@@ -24,6 +25,8 @@ pub struct Pipeline {
     actor: Actor,
     /// A recording whose source has sent nothing for this long is finished as it stands.
     finalize_after: std::time::Duration,
+    /// The roles of the left channel / first voice, and of the right / other voice.
+    speaker_roles: [Speaker; 2],
     /// Recordings being transcribed live: how far, and the transcript so far.
     live: std::collections::HashMap<String, LiveTranscript>,
 }
@@ -95,6 +98,7 @@ impl Pipeline {
             templates_dir: config.templates_dir(home),
             actor: Actor::system("pipeline"),
             finalize_after: config.capture.finalize_after,
+            speaker_roles: config.capture.speaker_roles,
             live: std::collections::HashMap::new(),
         })
     }
@@ -192,7 +196,9 @@ impl Pipeline {
         let _enter = span.enter();
         let pcm = store.audio(&self.actor, id, "transcription")?;
         match self.transcribe_pcm(&pcm) {
-            Ok((transcript, stats)) => {
+            Ok((mut transcript, stats)) => {
+                let track = store.channel_track(id)?;
+                label_speakers(&mut transcript, &pcm, track.as_deref(), self.speaker_roles);
                 store.save_transcript(&self.actor, id, &transcript)?;
                 record(store, id, "asr", true, &stats)
             }
@@ -342,6 +348,28 @@ impl Pipeline {
 }
 
 /// Where to halve a transcript: the segment boundary nearest half of its text.
+/// Gives each segment its speaker's role: by channel when the recording had a microphone per
+/// speaker (`track`), otherwise by voice pitch; `Unknown` where the audio does not tell.
+pub fn label_speakers(transcript: &mut Transcript, pcm: &[i16], track: Option<&[u8]>, roles: [Speaker; 2]) {
+    let spans: Vec<(u64, u64)> = transcript.segments.iter().map(|s| (s.start_ms, s.end_ms)).collect();
+    let voices = audio::speakers::voices(&spans, pcm, track);
+    for (segment, voice) in transcript.segments.iter_mut().zip(voices) {
+        segment.speaker = match voice {
+            Some(Voice::First) => roles[0],
+            Some(Voice::Second) => roles[1],
+            None => Speaker::Unknown,
+        };
+    }
+    let count = |r: Speaker| transcript.segments.iter().filter(|s| s.speaker == r).count();
+    tracing::info!(
+        method = if track.is_some() { "channels" } else { "pitch" },
+        clinician = count(Speaker::Clinician),
+        patient = count(Speaker::Patient),
+        unknown = count(Speaker::Unknown),
+        "speaker roles"
+    );
+}
+
 fn split_point(segments: &[Segment]) -> usize {
     let total: usize = segments.iter().map(|s| s.text.len()).sum();
     let mut acc = 0;

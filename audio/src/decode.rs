@@ -94,7 +94,7 @@ fn mpeg_layer(bytes: &[u8]) -> Option<u8> {
 
 pub const SUPPORTED: &str = "WAV, FLAC, MP3, M4A/AAC, OGG (Vorbis or Opus) or WebM/Opus";
 
-pub fn decode_file(path: &Path, limits: &Limits) -> Result<Pcm16k, AudioError> {
+pub fn decode_file(path: &Path, limits: &Limits) -> Result<Recording, AudioError> {
     let size = std::fs::metadata(path)?.len();
     if size > limits.max_bytes {
         return Err(AudioError::TooLarge {
@@ -105,9 +105,22 @@ pub fn decode_file(path: &Path, limits: &Limits) -> Result<Pcm16k, AudioError> {
     decode(&std::fs::read(path)?, limits)
 }
 
+/// A decoded upload: what the engines hear, and for a recording with a microphone per speaker,
+/// which channel was louder when (see [`crate::speakers`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recording {
+    pub pcm: Pcm16k,
+    pub channel_track: Option<Vec<u8>>,
+}
+
 /// Decodes a whole recording to 16 kHz mono, refusing anything over `limits`.
-pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Pcm16k, AudioError> {
-    decode_interleaved(bytes, limits)?.into_16k_mono()
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Recording, AudioError> {
+    let audio = decode_interleaved(bytes, limits)?;
+    let channel_track = crate::speakers::channel_track(&audio);
+    Ok(Recording {
+        pcm: audio.into_16k_mono()?,
+        channel_track,
+    })
 }
 
 /// Decodes a whole recording, keeping its channels apart.

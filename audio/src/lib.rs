@@ -7,9 +7,10 @@
 pub mod capture;
 mod decode;
 mod resample;
+pub mod speakers;
 mod wav;
 
-pub use decode::{Container, Limits, SUPPORTED, decode, decode_file, decode_interleaved};
+pub use decode::{Container, Limits, Recording, SUPPORTED, decode, decode_file, decode_interleaved};
 pub use resample::{StreamResampler, resample};
 pub use wav::{decode_wav, decode_wav_file};
 

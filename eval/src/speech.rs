@@ -25,26 +25,97 @@ pub fn speakable(text: &str) -> String {
     out
 }
 
-/// Speaks `lines` into one WAV at `out` (needs espeak-ng and sox).
-pub fn synthesize(lines: &[(Voice, &str)], out: &Path) -> Result<(), String> {
+/// Who spoke when in a synthesized recording: what speaker labels are scored against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    pub voice: Voice,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// How the voices are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One room microphone.
+    Mono,
+    /// A microphone per speaker: the doctor on the left channel, the patient on the right, each
+    /// also heard by the other's microphone at a quarter of the level (−12 dB).
+    Stereo,
+}
+
+/// Speaks `lines` into one mono WAV at `out` (needs espeak-ng and sox).
+pub fn synthesize(lines: &[(Voice, &str)], out: &Path) -> Result<Vec<Turn>, String> {
+    synthesize_as(lines, out, Layout::Mono)
+}
+
+/// Speaks `lines` into one WAV at `out` and says who spoke when.
+pub fn synthesize_as(lines: &[(Voice, &str)], out: &Path, layout: Layout) -> Result<Vec<Turn>, String> {
     let dir = out.with_extension("parts");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut parts = Vec::new();
-    for (i, (voice, text)) in lines.iter().enumerate() {
-        let part = dir.join(format!("{i:04}.wav"));
-        let voice = match voice {
-            Voice::Doctor => "en-us+m3",
-            Voice::Patient => "en-us+f2",
-        };
-        run(Command::new("espeak-ng")
-            .args(["-v", voice, "-s", "150", "-w"])
-            .arg(&part)
-            .arg(speakable(text)))?;
-        parts.push(part);
-    }
-    let result = run(Command::new("sox").args(&parts).arg(out));
+    let result = (|| {
+        let (mut parts, mut turns, mut at_ms) = (Vec::new(), Vec::new(), 0);
+        for (i, (voice, text)) in lines.iter().enumerate() {
+            let part = dir.join(format!("{i:04}.wav"));
+            let espeak_voice = match voice {
+                Voice::Doctor => "en-us+m3",
+                Voice::Patient => "en-us+f2",
+            };
+            run(Command::new("espeak-ng")
+                .args(["-v", espeak_voice, "-s", "150", "-w"])
+                .arg(&part)
+                .arg(speakable(text)))?;
+            let ms = duration_ms(&part)?;
+            turns.push(Turn {
+                voice: *voice,
+                start_ms: at_ms,
+                end_ms: at_ms + ms,
+            });
+            at_ms += ms;
+            if layout == Layout::Stereo {
+                let placed = dir.join(format!("{i:04}.stereo.wav"));
+                let remix = match voice {
+                    Voice::Doctor => ["1v1", "1v0.25"],
+                    Voice::Patient => ["1v0.25", "1v1"],
+                };
+                run(Command::new("sox").arg(&part).arg(&placed).arg("remix").args(remix))?;
+                parts.push(placed);
+            } else {
+                parts.push(part);
+            }
+        }
+        run(Command::new("sox").args(&parts).arg(out))?;
+        Ok(turns)
+    })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+fn duration_ms(wav: &Path) -> Result<u64, String> {
+    let out = Command::new("soxi")
+        .arg("-D")
+        .arg(wav)
+        .output()
+        .map_err(|e| format!("cannot run soxi ({e}); install sox"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<f64>()
+        .map(|s| (s * 1000.0).round() as u64)
+        .map_err(|_| format!("soxi could not read {}", wav.display()))
+}
+
+/// The share of `segments` (start, end, voice) whose voice is the one speaking most of their
+/// time in `turns`. Segments that fall in no turn are left out.
+pub fn speaker_accuracy(segments: &[(u64, u64, Option<Voice>)], turns: &[Turn]) -> (usize, usize) {
+    let (mut right, mut scored) = (0, 0);
+    for &(start, end, said) in segments {
+        let overlap = |t: &Turn| t.end_ms.min(end).saturating_sub(t.start_ms.max(start));
+        let Some(truth) = turns.iter().filter(|t| overlap(t) > 0).max_by_key(|t| overlap(t)) else {
+            continue;
+        };
+        scored += 1;
+        right += usize::from(said == Some(truth.voice));
+    }
+    (right, scored)
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {

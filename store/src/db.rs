@@ -152,8 +152,14 @@ const SCHEMA_V3: &str = r#"
 ALTER TABLE audio_chunks ADD COLUMN peak_dbfs REAL;
 "#;
 
+/// Version 4: for a recording with a microphone per speaker, which channel was louder per 100 ms
+/// (the audio itself is stored mixed to mono), so speaker roles come from the channels.
+const SCHEMA_V4: &str = r#"
+ALTER TABLE encounters ADD COLUMN channel_track BLOB;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 impl Store {
     /// Creates a new store: a fresh random key in `key_path` (mode 0600) and an empty encrypted

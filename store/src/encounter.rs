@@ -139,6 +139,7 @@ impl Store {
         by: &Actor,
         new: &NewEncounter,
         pcm: &[i16],
+        channel_track: Option<&[u8]>,
     ) -> Result<EncounterId, StoreError> {
         may_handle_phi(by, "record a visit")?;
         let id = new_id();
@@ -152,6 +153,10 @@ impl Store {
             Source::Audio,
             Some(pcm.len() as i64 * 1000 / 16_000),
         )?;
+        tx.execute(
+            "UPDATE encounters SET channel_track = ?2 WHERE id = ?1",
+            params![id, channel_track],
+        )?;
         {
             let mut stmt = tx.prepare("INSERT INTO audio_chunks (encounter_id, seq, pcm) VALUES (?1, ?2, ?3)")?;
             for (seq, chunk) in pcm.chunks(CHUNK_SAMPLES).enumerate() {
@@ -161,6 +166,15 @@ impl Store {
         audit::append(&tx, by, "encounter.create.audio", Some(&id), "treatment")?;
         tx.commit()?;
         Ok(id)
+    }
+
+    /// For a recording with a microphone per speaker: which channel was louder, per 100 ms
+    /// (`audio::speakers::channel_track`). Says who spoke when, never what was said.
+    pub fn channel_track(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row("SELECT channel_track FROM encounters WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NoEncounter(id.to_string()))
     }
 
     /// Starts a live recording: the encounter exists, in `recording`, before the first second of

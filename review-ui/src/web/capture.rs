@@ -144,17 +144,17 @@ pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Mu
     let decoded = tokio::task::spawn_blocking(move || audio::decode(&bytes, &limits))
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
-    let pcm = match decoded {
-        Ok(pcm) => pcm,
+    let recording = match decoded {
+        Ok(recording) => recording,
         Err(e @ (audio::AudioError::TooLarge { .. } | audio::AudioError::TooLong { .. })) => {
             return Err(WebError::TooLarge(e.to_string()));
         }
         Err(e) => return Err(WebError::Unprocessable(format!("Nothing was stored: {e}."))),
     };
-    tracing::info!(audio_ms = pcm.duration_ms(), "upload decoded");
+    tracing::info!(audio_ms = recording.pcm.duration_ms(), "upload decoded");
     let actor = user.actor.clone();
     let id = app
-        .db(move |s| s.create_audio_encounter(&actor, &new, &pcm.samples))
+        .db(move |s| s.create_audio_encounter(&actor, &new, &recording.pcm.samples, recording.channel_track.as_deref()))
         .await?;
     Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
 }

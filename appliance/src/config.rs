@@ -175,6 +175,22 @@ impl WebConfig {
 pub struct AsrConfig {
     /// Threads for whisper; 0 means all cores.
     pub threads: u32,
+    /// The clinic's own words (drug names, local places and clinicians): given to whisper as the
+    /// text before each recording, so it spells them the clinic's way.
+    pub vocabulary: Vec<String>,
+}
+
+impl AsrConfig {
+    /// The vocabulary as whisper's initial prompt; `None` when there is none.
+    pub fn initial_prompt(&self) -> Option<String> {
+        let terms: Vec<&str> = self
+            .vocabulary
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .collect();
+        (!terms.is_empty()).then(|| format!("Clinic vocabulary: {}.", terms.join(", ")))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -281,6 +297,11 @@ models_dir = ""
 [asr]
 # Threads for speech recognition; 0 means all cores.
 threads = 0
+# The clinic's own words (drug names, local places, clinicians' names), given to whisper as the
+# text before each recording so it spells them the clinic's way, e.g.
+# vocabulary = ["apixaban", "empagliflozin", "Dr. Okafor"]
+# Whisper reads at most about 220 tokens of it (a hundred or so terms).
+vocabulary = []
 
 [drafting]
 # Threads for the language model; 0 means all cores.
@@ -364,5 +385,18 @@ mod tests {
         assert_eq!(parsed.web.listen, default.web.listen);
         assert_eq!(parsed.capture.upload_limits(), default.capture.upload_limits());
         assert_eq!(parsed.capture.speaker_roles, default.capture.speaker_roles);
+        assert_eq!(parsed.asr.initial_prompt(), None);
+    }
+
+    #[test]
+    fn the_vocabulary_becomes_one_prompt_sentence() {
+        let asr = AsrConfig {
+            vocabulary: vec!["apixaban".into(), " ".into(), "Dr. Okafor ".into()],
+            ..AsrConfig::default()
+        };
+        assert_eq!(
+            asr.initial_prompt().as_deref(),
+            Some("Clinic vocabulary: apixaban, Dr. Okafor.")
+        );
     }
 }

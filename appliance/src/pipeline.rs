@@ -79,6 +79,7 @@ impl Pipeline {
                 threads: threads(config.asr.threads),
                 language: models.asr.language.clone(),
                 context_tokens: 0,
+                initial_prompt: config.asr.initial_prompt(),
             },
         };
         let drafter = WorkerSpec {
@@ -89,6 +90,7 @@ impl Pipeline {
                 threads: threads(config.drafting.threads),
                 language: None,
                 context_tokens: config.drafting.context_tokens,
+                initial_prompt: None,
             },
         };
         Ok(Pipeline {

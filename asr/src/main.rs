@@ -18,10 +18,11 @@ fn main() -> ExitCode {
             model,
             threads,
             language,
+            initial_prompt,
             ..
         } => {
             let started = Instant::now();
-            match Whisper::load(&model, language, threads) {
+            match Whisper::load(&model, language, threads, initial_prompt.as_deref()) {
                 Ok(w) => {
                     engine = Some(w);
                     Response::Loaded {

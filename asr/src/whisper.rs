@@ -9,21 +9,50 @@ pub struct Whisper {
     ctx: WhisperContext,
     language: Option<String>,
     threads: u32,
+    /// The clinic's vocabulary, tokenized once: the text whisper takes as preceding each window.
+    prompt: Vec<i32>,
 }
+
+/// Whisper conditions on at most half its 448-token text context; more would be cut anyway.
+const MAX_PROMPT_TOKENS: usize = 220;
 
 impl Whisper {
     /// Verifies the model file's SHA-256, then loads it.
-    pub fn load(model: &ModelRef, language: Option<String>, threads: u32) -> Result<Whisper, AsrError> {
+    pub fn load(
+        model: &ModelRef,
+        language: Option<String>,
+        threads: u32,
+        initial_prompt: Option<&str>,
+    ) -> Result<Whisper, AsrError> {
         model.verify()?;
         // Route whisper.cpp's and ggml's own logging through whisper-rs, which drops it: the
         // worker's stderr carries only our id-and-count messages.
         whisper_rs::install_logging_hooks();
         let ctx = WhisperContext::new_with_params(&model.path, WhisperContextParameters::default())
             .map_err(|e| AsrError::Engine(format!("cannot load {}: {e}", model.path)))?;
+        let prompt = match initial_prompt {
+            Some(text) => {
+                // Tokenizing into a buffer too small fails; tokenize generously and keep the
+                // start, which names the most important terms first.
+                let mut tokens = ctx
+                    .tokenize(text, text.len() + 16)
+                    .map_err(|e| AsrError::Engine(format!("cannot tokenize the vocabulary: {e}")))?;
+                if tokens.len() > MAX_PROMPT_TOKENS {
+                    eprintln!(
+                        "scribe-asr-worker: the vocabulary is {} tokens; whisper reads the first {MAX_PROMPT_TOKENS}",
+                        tokens.len()
+                    );
+                    tokens.truncate(MAX_PROMPT_TOKENS);
+                }
+                tokens
+            }
+            None => Vec::new(),
+        };
         Ok(Whisper {
             ctx,
             language,
             threads: threads.max(1),
+            prompt,
         })
     }
 }
@@ -42,6 +71,9 @@ impl Transcriber for Whisper {
         params.set_token_timestamps(true);
         params.set_suppress_blank(true);
         params.set_suppress_nst(true);
+        if !self.prompt.is_empty() {
+            params.set_tokens(&self.prompt);
+        }
         // whisper.cpp prints transcript text with these; text must never reach a log.
         params.set_print_progress(false);
         params.set_print_realtime(false);

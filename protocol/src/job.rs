@@ -26,6 +26,10 @@ pub enum Request {
         /// Drafting: the context window to allocate, in tokens (0 = the model's training context).
         #[serde(default)]
         context_tokens: u32,
+        /// ASR: text given to whisper as if it preceded the audio (the clinic's vocabulary), which
+        /// biases recognition towards its spellings. Never encounter content.
+        #[serde(default)]
+        initial_prompt: Option<String>,
     },
     /// Transcribe the frame's payload: 16 kHz mono PCM, signed 16-bit little-endian.
     Transcribe,

@@ -60,6 +60,7 @@ fn transcribe_with_worker(model: &Path, wav: &Path) -> String {
         threads: 2,
         language: Some("en".into()),
         context_tokens: 0,
+        initial_prompt: None,
     };
     write_frame(&mut input, &load, &[]).unwrap();
     let (loaded, _): (Response, _) = read_frame(&mut output).unwrap();

@@ -7,6 +7,7 @@
 
 use anyhow::{Context, Result, bail};
 use audio::speakers::Voice;
+use audio::vad::Cut;
 use drafting::{Prompt, Template};
 use firmware::{Manifest, ModelSpec};
 use protocol::frame::pcm_to_bytes;
@@ -34,15 +35,22 @@ pub struct Pipeline {
 /// The live transcript of one recording in progress.
 #[derive(Default)]
 struct LiveTranscript {
-    /// Seconds of audio transcribed so far.
-    seconds: u32,
+    /// Whole seconds of audio read from the store so far.
+    read_s: u32,
+    /// Audio read but not yet transcribed (an utterance still being spoken), and where it starts.
+    pending: Vec<i16>,
+    pending_from_ms: u64,
+    /// The transcript so far; its last `partial` segments are a first hearing of the utterance
+    /// still being spoken, replaced when it ends.
     transcript: Transcript,
+    partial: usize,
+    /// How much of `pending` the partial segments heard.
+    partial_heard: usize,
 }
 
-/// Live transcription waits for this many new seconds, so each window has context.
-const LIVE_MIN_WINDOW_S: u32 = 5;
-/// And takes at most this many at once, so a backlog is worked off in steps.
-const LIVE_MAX_WINDOW_S: u32 = 30;
+/// Live transcription sends whisper whole utterances (see `audio::vad`), but no more than this
+/// many seconds of uninterrupted speech at once.
+const LIVE_MAX_WINDOW_S: usize = 15;
 
 /// The profile's models, checked to be installed (their hashes are checked by the workers).
 pub struct Models<'m> {
@@ -139,22 +147,44 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Transcribes the next window of one recording in progress, so the review app shows the
-    /// visit as it happens. Returns whether it did any work. The final transcription, when the
-    /// recording ends, replaces this transcript entirely.
+    /// Transcribes the next complete utterance of one recording in progress, so the review app
+    /// shows the visit as it happens. Returns whether it did any work. The final transcription,
+    /// when the recording ends, replaces this transcript entirely.
     fn transcribe_live(&mut self, store: &mut Store) -> Result<bool> {
         let recording = store.encounters_in(State::Recording)?;
         self.live.retain(|id, _| recording.contains(id));
         for id in recording {
             let stored_s = (store.encounter(&id)?.audio_ms.unwrap_or(0) / 1000) as u32;
             let live = self.live.entry(id.clone()).or_default();
-            if stored_s < live.seconds + LIVE_MIN_WINDOW_S {
-                continue;
+            if stored_s > live.read_s {
+                let pcm = store.audio_seconds(&self.actor, &id, live.read_s, stored_s, "live transcription")?;
+                live.pending.extend(pcm);
+                live.read_s = stored_s;
             }
-            let (from, to) = (live.seconds, stored_s.min(live.seconds + LIVE_MAX_WINDOW_S));
-            let pcm = store.audio_seconds(&self.actor, &id, from, to, "live transcription")?;
-            let (window, _) = match self.transcribe_pcm(&pcm) {
-                Ok(t) => t,
+            // A complete utterance is transcribed for good; one still being spoken is heard
+            // ahead (a partial hearing, at most once per new second) so its words show early.
+            let (window, is_final) = match audio::vad::next_cut(&live.pending, LIVE_MAX_WINDOW_S * 16_000) {
+                Cut::Wait => continue,
+                Cut::Speaking if live.pending.len() < live.partial_heard + 16_000 => continue,
+                Cut::Speaking => {
+                    live.partial_heard = live.pending.len();
+                    (live.pending.clone(), false)
+                }
+                Cut::Silence(n) => {
+                    // Nothing was said: whisper is not woken.
+                    live.pending.drain(..n);
+                    live.pending_from_ms += n as u64 / 16;
+                    continue;
+                }
+                Cut::At(n) => (live.pending.drain(..n).collect::<Vec<i16>>(), true),
+            };
+            let offset_ms = live.pending_from_ms;
+            if is_final {
+                live.pending_from_ms += window.len() as u64 / 16;
+                live.partial_heard = 0;
+            }
+            let heard = match self.transcribe_pcm(&window) {
+                Ok((heard, _)) => heard,
                 Err(reason) => {
                     // A live transcript is a convenience; the final one is what counts.
                     tracing::warn!(encounter = %id, "live transcription failed: {reason}");
@@ -162,9 +192,13 @@ impl Pipeline {
                 }
             };
             let live = self.live.get_mut(&id).expect("inserted above");
-            let offset_ms = u64::from(from) * 1000;
-            let first_id = live.transcript.segments.len() as u32 + 1;
-            for (i, mut s) in window.segments.into_iter().enumerate() {
+            // Whatever was heard of this utterance before is replaced, so the outcome does not
+            // depend on how often it was heard ahead.
+            let kept = live.transcript.segments.len() - live.partial;
+            live.transcript.segments.truncate(kept);
+            live.partial = if is_final { 0 } else { heard.segments.len() };
+            let first_id = kept as u32 + 1;
+            for (i, mut s) in heard.segments.into_iter().enumerate() {
                 s.id = first_id + i as u32;
                 s.start_ms += offset_ms;
                 s.end_ms += offset_ms;
@@ -174,9 +208,8 @@ impl Pipeline {
                 }
                 live.transcript.segments.push(s);
             }
-            live.seconds = to;
             store.save_live_transcript(&self.actor, &id, &live.transcript)?;
-            tracing::info!(encounter = %id, seconds = to, "live transcript updated");
+            tracing::info!(encounter = %id, up_to_ms = live.pending_from_ms, "live transcript updated");
             return Ok(true);
         }
         Ok(false)

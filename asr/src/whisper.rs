@@ -74,6 +74,13 @@ impl Transcriber for Whisper {
         if !self.prompt.is_empty() {
             params.set_tokens(&self.prompt);
         }
+        // whisper's encoder always works on 30 s of audio; a short window (a live utterance) is
+        // padded with silence to that. Sizing the encoder to the audio plus a margin makes a
+        // 4-second utterance several times cheaper, which is what keeps live lag low.
+        let seconds = pcm.len() / 16_000;
+        if seconds < 25 {
+            params.set_audio_ctx(((seconds + 3) * 50) as i32);
+        }
         // whisper.cpp prints transcript text with these; text must never reach a log.
         params.set_print_progress(false);
         params.set_print_realtime(false);

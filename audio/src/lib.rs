@@ -8,6 +8,7 @@ pub mod capture;
 mod decode;
 mod resample;
 pub mod speakers;
+pub mod vad;
 mod wav;
 
 pub use decode::{Container, Limits, Recording, SUPPORTED, decode, decode_file, decode_interleaved};

@@ -206,3 +206,123 @@ fn a_visit_recorded_in_chromium_with_a_fake_microphone_is_stored_and_transcribed
         text(&app.run(&["show", &id], None))
     );
 }
+
+/// A loopback address no one listens on now, for a daemon that must come back on the same one.
+fn free_loopback_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// Starts a browser recording, streams `acked` seconds (each acknowledged) and then `unacked`
+/// more without waiting, as a page does. Returns the encounter id.
+fn record_until(
+    rt: &tokio::runtime::Runtime,
+    server: &ReviewServer,
+    client: &mut Client,
+    seconds: &[&[i16]],
+    acked: usize,
+    unacked: usize,
+) -> String {
+    let csrf = client.csrf();
+    let r = client.post(
+        "/record",
+        &[
+            ("csrf", &csrf),
+            ("label", "Room 3"),
+            ("template", "soap"),
+            ("physician", ""),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let id = r.location.unwrap().trim_start_matches("/record/").to_string();
+    rt.block_on(async {
+        let mut ws = open_stream(server, client, &id, &csrf, None).await.unwrap();
+        for (seq, s) in seconds.iter().enumerate().take(acked) {
+            ws.send(frame(seq as u32, s)).await.unwrap();
+            assert_eq!(next_json(&mut ws).await["ack"], seq as u64);
+        }
+        for (seq, s) in seconds.iter().enumerate().skip(acked).take(unacked) {
+            ws.send(frame(seq as u32, s)).await.unwrap();
+        }
+        // The socket stays open: the daemon dies under it.
+        std::mem::forget(ws);
+    });
+    id
+}
+
+#[test]
+fn a_daemon_killed_mid_recording_keeps_every_acknowledged_second_and_the_page_resumes() {
+    let app = Appliance::new();
+    app.add_user("nina", "clinician");
+    // Plain HTTP on loopback, so the WebSocket client needs no certificate; a fixed address, so
+    // the page can reconnect to the restarted daemon.
+    app.set_config("tls = true", "tls = false");
+    let address = free_loopback_address();
+    let pcm = audio::decode_wav_file(&visit_wav()).unwrap().samples;
+    let seconds: Vec<&[i16]> = pcm.chunks(16_000).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // 1. The page comes back after the restart and resends what was not acknowledged.
+    let server = ReviewServer::daemon(&app, &[("SCRIBE_WEB_LISTEN", &address)]);
+    let mut nina = Client::new(&server.url);
+    nina.login("nina", "correct horse nina");
+    let id = record_until(&rt, &server, &mut nina, &seconds, 8, 2);
+    drop(server); // SIGKILL, mid-stream
+    let show = app.show(&id);
+    assert_eq!(show["state"], "recording", "{show}");
+    assert!(
+        show["audio_ms"].as_u64().unwrap() >= 8_000,
+        "every acknowledged second kept: {show}"
+    );
+
+    let server = ReviewServer::daemon(&app, &[("SCRIBE_WEB_LISTEN", &address)]);
+    // Sessions live in the daemon's memory: after a restart the clinician logs in again.
+    let mut nina = Client::new(&server.url);
+    nina.login("nina", "correct horse nina");
+    let csrf = nina.csrf();
+    rt.block_on(async {
+        let mut ws = open_stream(&server, &nina, &id, &csrf, None).await.unwrap();
+        for (seq, s) in seconds.iter().enumerate().skip(8) {
+            ws.send(frame(seq as u32, s)).await.unwrap();
+            assert_eq!(next_json(&mut ws).await["ack"], seq as u64);
+        }
+        ws.send(Message::Text("stop".into())).await.unwrap();
+        assert_eq!(next_json(&mut ws).await["done"], true);
+    });
+    let done = app.wait_until_settled(&id, Duration::from_secs(600));
+    assert_eq!(done["state"], "awaiting_review", "{done}");
+    let whole_ms = pcm.len() as u64 * 1000 / 16_000;
+    assert_eq!(
+        done["audio_ms"].as_u64().unwrap(),
+        whole_ms,
+        "nothing lost, nothing twice: {done}"
+    );
+    let transcript = tests::transcript_lowercase(&done);
+    assert!(transcript.contains("cough"), "{transcript}");
+    drop(server);
+
+    // 2. The page never comes back: the restarted daemon finishes the visit with what it had.
+    let server = ReviewServer::daemon(&app, &[("SCRIBE_WEB_LISTEN", &address)]);
+    let mut nina = Client::new(&server.url);
+    nina.login("nina", "correct horse nina");
+    let sent = 6 + 1;
+    let id = record_until(&rt, &server, &mut nina, &seconds, 6, 1);
+    drop(server);
+    let server = ReviewServer::daemon(
+        &app,
+        &[("SCRIBE_WEB_LISTEN", &address), ("SCRIBE_FINALIZE_AFTER", "2s")],
+    );
+    let done = app.wait_until_settled(&id, Duration::from_secs(600));
+    drop(server);
+    assert_eq!(done["state"], "awaiting_review", "{done}");
+    let kept_ms = done["audio_ms"].as_u64().unwrap();
+    let lost_ms = sent as u64 * 1000 - kept_ms;
+    eprintln!("kill -9 with the page gone: {sent} s sent, {kept_ms} ms kept, {lost_ms} ms lost");
+    assert!(lost_ms <= 1000, "at most the second in flight is lost: {lost_ms} ms");
+
+    let out = app.run(&["audit", "verify"], None);
+    assert!(out.status.success(), "{}", tests::text(&out));
+}

@@ -25,6 +25,14 @@ fn normalized(text: &str) -> String {
 /// punctuation) becomes its first segment, stretched over the run. People do repeat themselves,
 /// but not three or more times in a row word for word; whisper does, on audio it cannot decode.
 /// Segments are renumbered from 1. Returns how many were dropped.
+/// Removes segments with no word in them: whisper marks music and noise it cannot read as "♪",
+/// "[Music]"-like symbols or bare punctuation, which are not speech.
+pub fn drop_wordless(segments: &mut Vec<Segment>) -> usize {
+    let before = segments.len();
+    segments.retain(|s| s.text.chars().any(char::is_alphanumeric));
+    before - segments.len()
+}
+
 pub fn collapse_loops(segments: &mut Vec<Segment>) -> usize {
     const LOOP: usize = 3;
     let before = segments.len();
@@ -88,6 +96,14 @@ mod tests {
         );
         assert_eq!((s[1].start_ms, s[1].end_ms), (2000, 10_000));
         assert_eq!(s.iter().map(|x| x.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn music_marks_and_punctuation_are_not_speech() {
+        let mut segments = vec![seg("♪♪", 0), seg(" ... ", 1000), seg("Okay.", 2000)];
+        assert_eq!(drop_wordless(&mut segments), 2);
+        assert_eq!(segments.len(), 1);
+        assert_eq!(segments[0].text, "Okay.");
     }
 
     #[test]

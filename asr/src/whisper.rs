@@ -124,6 +124,7 @@ impl Transcriber for Whisper {
                 words,
             });
         }
+        crate::hygiene::drop_wordless(&mut segments);
         crate::hygiene::collapse_loops(&mut segments);
         Ok(segments)
     }

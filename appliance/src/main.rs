@@ -6,6 +6,7 @@
 mod commands;
 mod config;
 mod console;
+mod database;
 mod dialogue;
 mod evaluate;
 mod lock;
@@ -139,6 +140,24 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Backups, restores, key rotation and a full check of the encrypted database.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Write an encrypted copy of the whole database to OUT while the appliance keeps running.
+    Backup { out: PathBuf },
+    /// Replace the database with a backup after checking it completely (daemon stopped); the
+    /// replaced database is kept beside it.
+    Restore { backup: PathBuf },
+    /// Re-encrypt the database with a new key (daemon stopped; takes seconds).
+    Rekey,
+    /// SQLite's integrity check, the audit chain, and every signed note's signature.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -283,6 +302,12 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify,
         } => commands::audit_verify(&ctx),
+        Command::Db { command } => match command {
+            DbCommand::Backup { out } => database::backup(&ctx, &out),
+            DbCommand::Restore { backup } => database::restore(&ctx, &backup),
+            DbCommand::Rekey => database::rekey(&ctx),
+            DbCommand::Check => database::check(&ctx),
+        },
         Command::Templates {
             command: TemplatesCommand::List,
         } => commands::templates_list(&ctx),

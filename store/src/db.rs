@@ -183,6 +183,21 @@ impl Store {
 
     /// Opens an existing store. A missing or wrong key is a clear error naming the key file.
     pub fn open(db_path: &Path, key_path: &Path) -> Result<Store, StoreError> {
+        match Store::open_with(db_path, key_path) {
+            Err(StoreError::WrongKey { .. }) if crate::backup::next_key_path(key_path).exists() => {
+                // A key rotation re-encrypted the database but was stopped before the new key
+                // file took the old one's place: finish it.
+                let next = crate::backup::next_key_path(key_path);
+                let store = Store::open_with(db_path, &next)?;
+                std::fs::rename(&next, key_path).map_err(StoreError::io(key_path))?;
+                tracing::warn!("finished an interrupted key rotation");
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn open_with(db_path: &Path, key_path: &Path) -> Result<Store, StoreError> {
         let key = keyfile::read(key_path)?;
         if !db_path.exists() {
             return Err(StoreError::DatabaseMissing(db_path.to_path_buf()));

@@ -6,6 +6,7 @@
 //! audited cannot happen through this API.
 
 mod audit;
+mod backup;
 mod db;
 mod encounter;
 mod error;
@@ -15,6 +16,7 @@ mod signing;
 mod users;
 
 pub use audit::{AuditEvent, ChainReport};
+pub use backup::{BackupReport, HealthReport};
 pub use db::Store;
 pub use encounter::{Encounter, EncounterId, JobRun, NewEncounter, Source, State};
 pub use error::StoreError;

@@ -1,0 +1,96 @@
+//! `scribe db …`: backups, restores, key rotation and a full check of the database.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use store::Store;
+
+use crate::commands::{Context, local_operator};
+use crate::lock::PipelineLock;
+
+/// A backup while everything keeps running: one consistent, encrypted copy.
+pub fn backup(ctx: &Context, out: &Path) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let report = store.backup(&local_operator(), out)?;
+    println!(
+        "backup written: {} ({} bytes, sha256 {}): {} encounters, {} signed notes, {} audit events",
+        report.path.display(),
+        report.bytes,
+        report.sha256,
+        report.encounters,
+        report.signed_notes,
+        report.audit_events
+    );
+    println!(
+        "it is encrypted with the database key ({}); keep a copy of that key apart from the backup",
+        ctx.home.key().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Restores a backup, after checking it completely, with the daemon stopped.
+pub fn restore(ctx: &Context, backup: &Path) -> Result<ExitCode> {
+    let Some(_lock) = PipelineLock::try_acquire(&ctx.home.pipeline_lock())? else {
+        bail!(
+            "a scribe daemon is running in {}; stop it (and any `scribe serve`) before restoring",
+            ctx.home.dir.display()
+        );
+    };
+    if !backup.exists() {
+        bail!("no backup at {}", backup.display());
+    }
+    let report = Store::restore(backup, &ctx.home.db(), &ctx.home.key(), &local_operator())?;
+    println!(
+        "restored {}: integrity ok, {} audit events chained, {} signed notes verified",
+        backup.display(),
+        report.health.audit_events,
+        report.health.signed_notes
+    );
+    if let Some(aside) = report.replaced {
+        println!("the database it replaced is kept at {}", aside.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Re-encrypts the database with a new key, with the daemon stopped (a pause of seconds).
+pub fn rekey(ctx: &Context) -> Result<ExitCode> {
+    let Some(_lock) = PipelineLock::try_acquire(&ctx.home.pipeline_lock())? else {
+        bail!(
+            "a scribe daemon is running in {}; stop it for the rotation (it takes seconds), then start it again",
+            ctx.home.dir.display()
+        );
+    };
+    let started = std::time::Instant::now();
+    Store::rekey(&ctx.home.db(), &ctx.home.key(), &local_operator())?;
+    println!(
+        "database re-encrypted with a new key in {:.1} s; {} holds it now (backups made before are still under the old key)",
+        started.elapsed().as_secs_f64(),
+        ctx.home.key().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SQLite's integrity check, the audit chain and every signature.
+pub fn check(ctx: &Context) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let health = store.health(&local_operator())?;
+    println!("integrity: {}", health.integrity);
+    match &health.audit_broken_at {
+        None => println!("audit chain: {} events, intact", health.audit_events),
+        Some((seq, why)) => println!("audit chain: BROKEN at event {seq}: {why}"),
+    }
+    println!(
+        "signatures: {} signed notes, {} failing",
+        health.signed_notes,
+        health.bad_signatures.len()
+    );
+    for (id, why) in &health.bad_signatures {
+        println!("  {id}: {why}");
+    }
+    Ok(if health.is_sound() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -13,6 +13,9 @@ use firmware::Manifest;
 use serde_json::json;
 use store::{Actor, NewEncounter, Role, State, Store, Verification};
 
+/// How often the daemon applies the retention policy.
+const RETENTION_EVERY: Duration = Duration::from_secs(10 * 60);
+
 use crate::config::{Config, Home, ensure_dir};
 use crate::lock::PipelineLock;
 use crate::pipeline::{Pipeline, installed_models};
@@ -333,6 +336,7 @@ pub fn show(ctx: &Context, id: &str, as_json: bool) -> Result<ExitCode> {
             "draft_version": draft_version,
             "failure_reason": encounter.failure_reason,
             "audio_ms": encounter.audio_ms,
+            "audio_purged_at": encounter.audio_purged_ms.map(store::rfc3339_utc),
             "transcript": { "segments": transcript.segments },
             "draft": draft,
             "signature": signed.as_ref().map(|s| json!({
@@ -438,7 +442,16 @@ pub fn daemon(ctx: &Context) -> Result<ExitCode> {
         })?;
     }
     std::io::stdout().flush()?;
+    let mut retention_due = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if std::time::Instant::now() >= retention_due {
+            retention_due += RETENTION_EVERY;
+            if let Err(e) =
+                crate::database::apply_retention(&ctx.config.retention, &mut store, &Actor::system("retention"))
+            {
+                tracing::error!("retention failed: {e:#}");
+            }
+        }
         match pipeline.step(&mut store) {
             Ok(true) => {}
             Ok(false) => std::thread::sleep(Duration::from_millis(200)),

@@ -66,6 +66,69 @@ pub struct Config {
     pub web: WebConfig,
     pub export: ExportConfig,
     pub capture: CaptureConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long recordings are kept. Transcripts, notes and signatures are not affected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Delete a visit's audio this long after its note is signed ("0s": at once; "never").
+    pub audio_after_signing: Period,
+    /// Delete any finished visit's audio this long after it was recorded, signed or not.
+    pub audio_max_age: Period,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            audio_after_signing: Period(Some(Duration::from_secs(30 * 24 * 3600))),
+            audio_max_age: Period(None),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn audio(&self) -> store::AudioRetention {
+        let ms = |p: &Period| p.0.map(|d| d.as_millis() as i64);
+        store::AudioRetention {
+            after_signing_ms: ms(&self.audio_after_signing),
+            max_age_ms: ms(&self.audio_max_age),
+        }
+    }
+}
+
+/// A duration ("30d", "12h", "0s") or "never".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period(pub Option<Duration>);
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, "{}", humantime::format_duration(d)),
+            None => f.write_str("never"),
+        }
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Period, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim() == "never" {
+            return Ok(Period(None));
+        }
+        humantime::parse_duration(text.trim())
+            .map(|d| Period(Some(d)))
+            .map_err(|e| {
+                serde::de::Error::custom(format!("{text:?} is neither a duration (\"30d\") nor \"never\": {e}"))
+            })
+    }
 }
 
 /// Recording from the room microphone, and live recordings in general.
@@ -216,6 +279,7 @@ impl Default for Config {
             web: WebConfig::default(),
             export: ExportConfig::default(),
             capture: CaptureConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -352,6 +416,13 @@ max_upload_minutes = 120
 # role speaks on the left, the second on the right. On one channel, two voices are told apart by
 # pitch (a similar pair stays "unknown") and the first role is the voice heard first.
 speaker_roles = ["clinician", "patient"]
+
+[retention]
+# A visit's audio is deleted this long after its note is signed ("0s": at signing; "never").
+# The transcript, the note and its signature stay; each deletion is an audit event.
+audio_after_signing = "30days"
+# Any finished visit's audio is deleted this long after it was recorded, signed or not.
+audio_max_age = "never"
 "#
         )
     }
@@ -386,6 +457,11 @@ mod tests {
         assert_eq!(parsed.capture.upload_limits(), default.capture.upload_limits());
         assert_eq!(parsed.capture.speaker_roles, default.capture.speaker_roles);
         assert_eq!(parsed.asr.initial_prompt(), None);
+        assert_eq!(parsed.retention.audio(), default.retention.audio());
+        let never: RetentionConfig = toml::from_str("audio_after_signing = \"never\"\naudio_max_age = \"0s\"").unwrap();
+        assert_eq!(never.audio().after_signing_ms, None);
+        assert_eq!(never.audio().max_age_ms, Some(0));
+        assert!(toml::from_str::<RetentionConfig>("audio_after_signing = \"soon\"").is_err());
     }
 
     #[test]

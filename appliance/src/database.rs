@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use store::Store;
+use store::{Actor, Store};
 
 use crate::commands::{Context, local_operator};
 use crate::lock::PipelineLock;
@@ -93,4 +93,32 @@ pub fn check(ctx: &Context) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Deletes the audio the retention policy says is due; returns how many visits' audio went.
+pub fn apply_retention(config: &crate::config::RetentionConfig, store: &mut Store, by: &Actor) -> Result<usize> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let due = store.audio_due_for_purge(config.audio(), now_ms)?;
+    let reason = format!(
+        "retention: audio kept {} after signing, {} at most",
+        config.audio_after_signing, config.audio_max_age
+    );
+    for id in &due {
+        let seconds = store.purge_audio(by, id, &reason)?;
+        tracing::info!(encounter = %id, seconds, "audio deleted under the retention policy");
+    }
+    Ok(due.len())
+}
+
+/// Applies the retention policy now (the daemon also does, every few minutes).
+pub fn retention(ctx: &Context) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let purged = apply_retention(&ctx.config.retention, &mut store, &local_operator())?;
+    println!(
+        "retention (audio after signing: {}, at most: {}): audio of {purged} visits deleted",
+        ctx.config.retention.audio_after_signing, ctx.config.retention.audio_max_age
+    );
+    Ok(ExitCode::SUCCESS)
 }

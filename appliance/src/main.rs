@@ -158,6 +158,8 @@ enum DbCommand {
     Rekey,
     /// SQLite's integrity check, the audit chain, and every signed note's signature.
     Check,
+    /// Delete the recordings the retention policy ([retention] in the config) says are due.
+    Retention,
 }
 
 #[derive(Subcommand)]
@@ -307,6 +309,7 @@ fn main() -> ExitCode {
             DbCommand::Restore { backup } => database::restore(&ctx, &backup),
             DbCommand::Rekey => database::rekey(&ctx),
             DbCommand::Check => database::check(&ctx),
+            DbCommand::Retention => database::retention(&ctx),
         },
         Command::Templates {
             command: TemplatesCommand::List,

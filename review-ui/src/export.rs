@@ -313,6 +313,7 @@ mod tests {
             created_by: "nina".into(),
             assigned_to: None,
             label: "Room 2 | 10:30".into(),
+            audio_purged_ms: None,
         };
         let note = SignedNote {
             encounter_id: "e1".into(),

@@ -158,8 +158,14 @@ const SCHEMA_V4: &str = r#"
 ALTER TABLE encounters ADD COLUMN channel_track BLOB;
 "#;
 
+/// Version 5: when a visit's audio was deleted under the retention policy (the transcript and
+/// note stay).
+const SCHEMA_V5: &str = r#"
+ALTER TABLE encounters ADD COLUMN audio_purged_ms INTEGER;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 impl Store {
     /// Creates a new store: a fresh random key in `key_path` (mode 0600) and an empty encrypted
@@ -262,6 +268,8 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows (purged audio) are overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),

@@ -93,6 +93,8 @@ pub struct Encounter {
     pub assigned_to: Option<String>,
     /// What people call the visit in the inbox, e.g. "Room 2, 10:30" (may identify the patient).
     pub label: String,
+    /// When its audio was deleted under the retention policy, if it was.
+    pub audio_purged_ms: Option<i64>,
 }
 
 /// What is known about a visit when it is first stored.
@@ -353,6 +355,15 @@ impl Store {
     pub fn audio(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Vec<i16>, StoreError> {
         let tx = self.write_tx()?;
         let purpose = authorize(&tx, by, id, "read the audio", purpose)?;
+        let purged: Option<i64> = tx.query_row("SELECT audio_purged_ms FROM encounters WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+        if let Some(at) = purged {
+            return Err(StoreError::AudioPurged {
+                id: id.into(),
+                at: crate::rfc3339_utc(at),
+            });
+        }
         let mut pcm = Vec::new();
         {
             let mut stmt = tx.prepare("SELECT pcm FROM audio_chunks WHERE encounter_id = ?1 ORDER BY seq")?;
@@ -535,8 +546,7 @@ impl Store {
     }
 }
 
-pub(crate) const ENCOUNTER_COLUMNS: &str =
-    "id, state, template, created_ms, updated_ms, audio_ms, failure_reason, created_by, assigned_to, label";
+pub(crate) const ENCOUNTER_COLUMNS: &str = "id, state, template, created_ms, updated_ms, audio_ms, failure_reason, created_by, assigned_to, label, audio_purged_ms";
 
 /// Reads a row selected with [`ENCOUNTER_COLUMNS`].
 pub(crate) fn encounter_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Encounter, StoreError>> {
@@ -556,6 +566,7 @@ pub(crate) fn encounter_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Resu
         created_by: r.get(7)?,
         assigned_to: r.get(8)?,
         label: r.get(9)?,
+        audio_purged_ms: r.get(10)?,
     }))
 }
 

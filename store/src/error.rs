@@ -48,6 +48,8 @@ pub enum StoreError {
     NoDraft(String),
     #[error("encounter {0} is not signed")]
     NotSigned(String),
+    #[error("the audio of {id} was deleted under the retention policy on {at}; its transcript and note remain")]
+    AudioPurged { id: String, at: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

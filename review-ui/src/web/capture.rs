@@ -301,6 +301,7 @@ fn error_text(e: WebError) -> String {
         | WebError::Conflict(m)
         | WebError::BadRequest(m)
         | WebError::TooLarge(m)
+        | WebError::Gone(m)
         | WebError::Unprocessable(m) => m,
         WebError::Upstream(m) | WebError::Internal(m) => {
             tracing::error!(error = %m, "recording stream failed");

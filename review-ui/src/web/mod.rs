@@ -241,6 +241,8 @@ pub enum WebError {
     BadRequest(String),
     /// An upload over the configured size or length.
     TooLarge(String),
+    /// Deleted on purpose (the retention policy); it will not come back.
+    Gone(String),
     /// An upload that is not a usable recording (not audio, damaged, cut off).
     Unprocessable(String),
     /// A destination outside the app (EHR, export folder) failed; nothing was lost.
@@ -258,6 +260,7 @@ impl From<StoreError> for WebError {
             StoreError::WrongState { .. } | StoreError::EditConflict { .. } | StoreError::UserExists(_) => {
                 WebError::Conflict(e.to_string())
             }
+            StoreError::AudioPurged { .. } => WebError::Gone(e.to_string()),
             StoreError::Invalid(_) | StoreError::NotAPhysician(_) | StoreError::NoUser(_) => {
                 WebError::BadRequest(e.to_string())
             }
@@ -282,6 +285,7 @@ impl IntoResponse for WebError {
             WebError::Conflict(m) => (StatusCode::CONFLICT, "Cannot do that now", m),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m),
             WebError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "Recording too large", m),
+            WebError::Gone(m) => (StatusCode::GONE, "Deleted", m),
             WebError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, "Recording not usable", m),
             WebError::Upstream(m) => (StatusCode::BAD_GATEWAY, "Not sent", m),
             WebError::Internal(m) => {

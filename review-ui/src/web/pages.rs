@@ -313,7 +313,7 @@ async fn load_encounter(app: &Arc<App>, user: &User, id: String) -> Result<Encou
             None => None,
         };
         Ok(EncounterView {
-            has_audio: encounter.audio_ms.is_some(),
+            has_audio: encounter.audio_ms.is_some() && encounter.audio_purged_ms.is_none(),
             encounter,
             access,
             transcript,
@@ -382,6 +382,9 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
             @if let Some(p) = &e.assigned_to { " · to be signed by " (p) }
         }
         @if let Some(reason) = &e.failure_reason { p.error { "Failed: " (reason) } }
+        @if let Some(at) = e.audio_purged_ms {
+            p.notice { "The recording was deleted under the clinic's retention policy on " (when(at)) ". The transcript and note remain." }
+        }
         @if e.state == EncounterState::Recording {
             p.notice { "Recording in progress: " (e.audio_ms.unwrap_or(0) / 1000) " s captured and stored so far. The page updates itself." }
         } @else if in_progress { p.notice { "This visit is still being processed; the page updates itself." } }

@@ -1,10 +1,12 @@
-//! Backups, restores and key rotation on real SQLCipher files: a backup taken while the daemon
-//! runs, the database wiped, the backup restored — every signed note still verifies; a tampered
-//! backup is refused and changes nothing; the key is rotated and everything still opens.
+//! Backups, restores, key rotation and retention on real SQLCipher files: a backup taken while
+//! the daemon runs, the database wiped, the backup restored — every signed note still verifies; a
+//! tampered backup is refused and changes nothing; the key is rotated and everything still opens;
+//! a signed visit's audio is deleted when the policy says, audited, and nothing else goes.
 
 use std::process::Stdio;
 
-use tests::{Appliance, text};
+use tests::web::{Client, ReviewServer};
+use tests::{Appliance, text, visit_wav};
 
 /// An appliance with one signed note; returns its id.
 fn signed_visit(app: &Appliance) -> String {
@@ -98,4 +100,60 @@ fn key_rotation_reencrypts_and_everything_still_opens() {
     let out = app.run(&["show", &id], None);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("key"), "{}", text(&out));
+}
+
+#[test]
+fn retention_deletes_a_signed_visits_audio_audited_and_keeps_the_rest() {
+    let app = Appliance::new();
+    app.set_config("audio_after_signing = \"30days\"", "audio_after_signing = \"0s\"");
+    let wav = visit_wav();
+    let (out, signed) = app.ingest(&[wav.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (out, unsigned) = app.ingest(&[wav.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (signed, unsigned) = (signed.unwrap(), unsigned.unwrap());
+    let password = app.add_user("dr_house", "physician");
+    let out = app.run(&["sign", &signed, "--user", "dr_house"], Some(&format!("{password}\n")));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let said = ok(&app, &["db", "retention"]);
+    assert!(said.contains("audio of 1 visits deleted"), "{said}");
+    let conn = app.open_raw();
+    let chunks = |id: &str| -> i64 {
+        conn.query_row("SELECT count(*) FROM audio_chunks WHERE encounter_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(chunks(&signed), 0);
+    assert!(chunks(&unsigned) > 0, "an unsigned visit keeps its audio");
+    let purges: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit_events WHERE action = 'audio.purge' AND encounter_id = ?1 AND purpose LIKE 'retention:%'",
+            [&signed],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(purges, 1);
+    drop(conn);
+    let show = app.show(&signed);
+    assert!(show["audio_purged_at"].is_string(), "{show}");
+    assert!(
+        !show["transcript"]["segments"].as_array().unwrap().is_empty(),
+        "the transcript stays"
+    );
+    assert!(ok(&app, &["verify", &signed]).contains("OK"));
+    assert!(
+        ok(&app, &["db", "retention"]).contains("audio of 0 visits"),
+        "nothing twice"
+    );
+
+    // The review app says so instead of failing to play.
+    let server = ReviewServer::plain(&app, &[]);
+    let mut doctor = Client::new(&server.url);
+    doctor.login("dr_house", &password);
+    let page = doctor.get(&format!("/encounters/{signed}"));
+    assert!(page.body.contains("deleted under the clinic"), "{}", page.body);
+    let r = doctor.get(&format!("/encounters/{signed}/audio?start_ms=0&end_ms=1000"));
+    assert_eq!(r.status, 410, "{r:?}");
 }

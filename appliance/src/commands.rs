@@ -451,6 +451,10 @@ pub fn daemon(ctx: &Context) -> Result<ExitCode> {
             {
                 tracing::error!("retention failed: {e:#}");
             }
+            // A signed head now and then, so a copy taken off the box later proves this stretch.
+            if let Err(e) = store.sign_audit_head(&Actor::system("audit")) {
+                tracing::error!("signing the audit head failed: {e:#}");
+            }
         }
         match pipeline.step(&mut store) {
             Ok(true) => {}
@@ -480,6 +484,83 @@ pub fn audit_verify(ctx: &Context) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Checks the chain, then compares it with a signed head held elsewhere.
+pub fn audit_verify_head(ctx: &Context, head: &Path) -> Result<ExitCode> {
+    let bytes = std::fs::read(head).with_context(|| format!("cannot read {}", head.display()))?;
+    let held: store::SignedHead =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a signed audit head", head.display()))?;
+    if audit_verify(ctx)? != ExitCode::SUCCESS {
+        return Ok(ExitCode::FAILURE);
+    }
+    let store = ctx.open_store()?;
+    let failed = match store.check_head(&held)? {
+        store::HeadCheck::Consistent { later } => {
+            println!(
+                "OK: the head signed at {} (event {}) is in the chain; {later} events since",
+                held.signed_at, held.seq
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        store::HeadCheck::NotOurs(why) => format!("the head is not this appliance's: {why}"),
+        store::HeadCheck::RolledBack { head_seq, chain_len } => format!(
+            "rolled back: the head signed at {} names event {head_seq}, the chain ends at {chain_len}",
+            held.signed_at
+        ),
+        store::HeadCheck::Diverged { seq } => format!(
+            "replaced: event {seq} is not the one the head signed at {} names",
+            held.signed_at
+        ),
+    };
+    println!("FAILED: {failed}");
+    Ok(ExitCode::FAILURE)
+}
+
+/// Checks an export file on its own, without the appliance's database.
+pub fn audit_verify_export(file: &Path) -> Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let export: store::AuditExport =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not an audit export", file.display()))?;
+    match export.verify() {
+        Ok(n) => {
+            println!(
+                "OK: {n} audit events chained, head signed at {} by this key: {}",
+                export.head.signed_at, export.head.public_key
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            println!("FAILED: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Signs the chain's head now and prints it, for a copy kept off the appliance.
+pub fn audit_head(ctx: &Context) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let head = store.sign_audit_head(&local_operator())?;
+    println!("{}", serde_json::to_string_pretty(&head)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn audit_export(ctx: &Context, out: &Path) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let (export, report) = store.audit_export(&local_operator())?;
+    std::fs::write(out, serde_json::to_vec_pretty(&export)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let chain = match report.broken_at {
+        None => "intact".to_string(),
+        Some((seq, why)) => format!("BROKEN at event {seq}: {why}"),
+    };
+    println!(
+        "{} audit events written to {} with a head signed at {}; chain {chain}",
+        export.events.len(),
+        out.display(),
+        export.head.signed_at
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads a password: from a prompt with echo off on a terminal, else the first line of stdin.

@@ -243,7 +243,19 @@ enum EvalCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Walk the hash chain and report the first event that was altered, removed or inserted.
-    Verify,
+    Verify {
+        /// A signed head saved earlier (`scribe audit head`): also detect events removed from the
+        /// end of the chain, or the chain replaced by an older copy.
+        #[arg(long, value_name = "FILE")]
+        head: Option<PathBuf>,
+        /// Check an export file on its own instead of this appliance's chain.
+        #[arg(long, value_name = "FILE", conflicts_with = "head")]
+        export: Option<PathBuf>,
+    },
+    /// Sign the chain's current head and print it (JSON); keep a copy off the appliance.
+    Head,
+    /// Write the whole audit trail (no note text) with a signed head to OUT (JSON).
+    Export { out: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -301,9 +313,16 @@ fn main() -> ExitCode {
         Command::Daemon => commands::daemon(&ctx),
         Command::Console { once } => console::console(&ctx, once),
         Command::Serve { listen } => serve::serve(&ctx, listen.as_deref()),
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => commands::audit_verify(&ctx),
+        Command::Audit { command } => match command {
+            AuditCommand::Verify {
+                head: None,
+                export: None,
+            } => commands::audit_verify(&ctx),
+            AuditCommand::Verify { head: Some(head), .. } => commands::audit_verify_head(&ctx, &head),
+            AuditCommand::Verify { export: Some(file), .. } => commands::audit_verify_export(&file),
+            AuditCommand::Head => commands::audit_head(&ctx),
+            AuditCommand::Export { out } => commands::audit_export(&ctx, &out),
+        },
         Command::Db { command } => match command {
             DbCommand::Backup { out } => database::backup(&ctx, &out),
             DbCommand::Restore { backup } => database::restore(&ctx, &backup),

@@ -10,7 +10,7 @@ use crate::{Actor, Store, StoreError};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEvent {
     pub seq: i64,
     pub at_ms: i64,
@@ -138,30 +138,35 @@ impl Store {
 
     /// Walks the whole chain and reports the first event that does not follow.
     pub fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
-        let events = self.audit_events(None)?;
-        let mut prev = GENESIS.to_string();
-        for (i, e) in events.iter().enumerate() {
-            let expected_seq = i as i64 + 1;
-            let why = if e.seq != expected_seq {
-                Some(format!("sequence jumps to {} where {expected_seq} was expected", e.seq))
-            } else if e.prev_hash != prev {
-                Some("does not link to the event before it".to_string())
-            } else if e.hash != e.expected_hash() {
-                Some("its contents do not match its hash".to_string())
-            } else {
-                None
+        Ok(check_chain(&self.audit_events(None)?))
+    }
+}
+
+/// Walks a chain of events (from the store or an export) and reports the first that does not
+/// follow.
+pub(crate) fn check_chain(events: &[AuditEvent]) -> ChainReport {
+    let mut prev = GENESIS.to_string();
+    for (i, e) in events.iter().enumerate() {
+        let expected_seq = i as i64 + 1;
+        let why = if e.seq != expected_seq {
+            Some(format!("sequence jumps to {} where {expected_seq} was expected", e.seq))
+        } else if e.prev_hash != prev {
+            Some("does not link to the event before it".to_string())
+        } else if e.hash != e.expected_hash() {
+            Some("its contents do not match its hash".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return ChainReport {
+                events: events.len(),
+                broken_at: Some((e.seq, why)),
             };
-            if let Some(why) = why {
-                return Ok(ChainReport {
-                    events: events.len(),
-                    broken_at: Some((e.seq, why)),
-                });
-            }
-            prev = e.hash.clone();
         }
-        Ok(ChainReport {
-            events: events.len(),
-            broken_at: None,
-        })
+        prev = e.hash.clone();
+    }
+    ChainReport {
+        events: events.len(),
+        broken_at: None,
     }
 }

@@ -164,8 +164,21 @@ const SCHEMA_V5: &str = r#"
 ALTER TABLE encounters ADD COLUMN audio_purged_ms INTEGER;
 "#;
 
+/// Version 6: the audit chain's signed heads (see `audit_head.rs`), and audit events that the
+/// database itself refuses to delete (it already refused to update them).
+const SCHEMA_V6: &str = r#"
+CREATE TABLE audit_heads (
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    signed_ms INTEGER NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TRIGGER audit_events_kept BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are kept'); END;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+const MIGRATIONS: [&str; 6] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
 
 impl Store {
     /// Creates a new store: a fresh random key in `key_path` (mode 0600) and an empty encrypted

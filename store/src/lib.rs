@@ -6,6 +6,7 @@
 //! audited cannot happen through this API.
 
 mod audit;
+mod audit_head;
 mod backup;
 mod db;
 mod encounter;
@@ -17,6 +18,7 @@ mod signing;
 mod users;
 
 pub use audit::{AuditEvent, ChainReport};
+pub use audit_head::{AuditExport, HeadCheck, SignedHead};
 pub use backup::{BackupReport, HealthReport};
 pub use db::Store;
 pub use encounter::{Encounter, EncounterId, JobRun, NewEncounter, Source, State};

@@ -147,3 +147,64 @@ fn the_audit_chain_detects_an_edited_event() {
         text(&out)
     );
 }
+
+#[test]
+fn a_signed_head_held_elsewhere_detects_a_rollback_and_an_export_proves_itself() {
+    let app = Appliance::new();
+    app.add_user("auditor_a", "auditor");
+    let head = app.run(&["audit", "head"], None);
+    assert!(head.status.success(), "{}", text(&head));
+    let held = app.home().join("held-head.json");
+    std::fs::write(&held, &head.stdout).unwrap();
+    app.add_user("auditor_b", "auditor");
+    let out = app.run(&["audit", "verify", "--head", held.to_str().unwrap()], None);
+    assert!(
+        out.status.success() && text(&out).contains("events since"),
+        "{}",
+        text(&out)
+    );
+
+    // An export is checked on its own, and an edited one is caught.
+    let export = app.home().join("audit.json");
+    let out = app.run(&["audit", "export", export.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let text_of_export = std::fs::read_to_string(&export).unwrap();
+    assert!(text_of_export.contains("user.add:auditor") && text_of_export.contains("\"signature\""));
+    let out = app.run(&["audit", "verify", "--export", export.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::write(
+        &export,
+        text_of_export.replacen("user.add:auditor", "user.add:physician", 1),
+    )
+    .unwrap();
+    let out = app.run(&["audit", "verify", "--export", export.to_str().unwrap()], None);
+    assert!(!out.status.success(), "{}", text(&out));
+
+    // Someone with the key drops the guard and cuts the newest events off the end: the chain
+    // alone still checks, the held head does not.
+    let head: serde_json::Value = serde_json::from_slice(&std::fs::read(&held).unwrap()).unwrap();
+    let seq = head["seq"].as_i64().unwrap();
+    let conn = app.open_raw();
+    assert!(conn.execute("DELETE FROM audit_events WHERE seq >= ?1", [seq]).is_err());
+    conn.execute_batch("DROP TRIGGER audit_events_kept").unwrap();
+    conn.execute("DELETE FROM audit_events WHERE seq >= ?1", [seq]).unwrap();
+    drop(conn);
+    assert!(
+        app.run(&["audit", "verify"], None).status.success(),
+        "truncation keeps the chain valid"
+    );
+    let out = app.run(&["audit", "verify", "--head", held.to_str().unwrap()], None);
+    assert!(
+        !out.status.success() && text(&out).contains("rolled back"),
+        "{}",
+        text(&out)
+    );
+
+    // A forged head (one digit of its signature changed) is refused.
+    let forged = std::fs::read_to_string(&held)
+        .unwrap()
+        .replacen("\"signature\": \"", "\"signature\": \"0", 1);
+    std::fs::write(&held, forged).unwrap();
+    let out = app.run(&["audit", "verify", "--head", held.to_str().unwrap()], None);
+    assert!(!out.status.success(), "{}", text(&out));
+}

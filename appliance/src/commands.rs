@@ -537,6 +537,21 @@ pub fn audit_verify_export(file: &Path) -> Result<ExitCode> {
     }
 }
 
+/// The nftables ruleset for the configured allow-list and review-app port.
+pub fn firewall(ctx: &Context) -> Result<ExitCode> {
+    let allow = ctx.config.network.allow_list()?;
+    let port = ctx
+        .config
+        .web
+        .listen
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .filter(|&p| p != 0)
+        .with_context(|| format!("web.listen {:?} names no fixed port to open", ctx.config.web.listen))?;
+    print!("{}", allow.nftables(port));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Signs the chain's head now and prints it, for a copy kept off the appliance.
 pub fn audit_head(ctx: &Context) -> Result<ExitCode> {
     let mut store = ctx.open_store()?;

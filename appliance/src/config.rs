@@ -67,6 +67,29 @@ pub struct Config {
     pub export: ExportConfig,
     pub capture: CaptureConfig,
     pub retention: RetentionConfig,
+    pub network: NetworkConfig,
+}
+
+/// The egress policy: what the appliance may talk to besides itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Networks (CIDRs) the review app may listen on and notes may be sent to; loopback always.
+    pub allow: Vec<String>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            allow: firmware::PRIVATE_NETWORKS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl NetworkConfig {
+    pub fn allow_list(&self) -> Result<firmware::AllowList> {
+        firmware::AllowList::parse(&self.allow).context("network.allow in the config")
+    }
 }
 
 /// How long recordings are kept. Transcripts, notes and signatures are not affected.
@@ -280,6 +303,7 @@ impl Default for Config {
             export: ExportConfig::default(),
             capture: CaptureConfig::default(),
             retention: RetentionConfig::default(),
+            network: NetworkConfig::default(),
         }
     }
 }
@@ -417,6 +441,12 @@ max_upload_minutes = 120
 # pitch (a similar pair stays "unknown") and the first role is the voice heard first.
 speaker_roles = ["clinician", "patient"]
 
+[network]
+# The networks (CIDRs) the appliance talks to besides itself: the clinic's subnets and its EHR.
+# The review app only listens on them (or on every interface, left to the host firewall) and
+# notes are only sent to addresses in them. `scribe firewall` turns this into nftables rules.
+allow = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10"]
+
 [retention]
 # A visit's audio is deleted this long after its note is signed ("0s": at signing; "never").
 # The transcript, the note and its signature stay; each deletion is an audit event.
@@ -458,6 +488,7 @@ mod tests {
         assert_eq!(parsed.capture.speaker_roles, default.capture.speaker_roles);
         assert_eq!(parsed.asr.initial_prompt(), None);
         assert_eq!(parsed.retention.audio(), default.retention.audio());
+        assert_eq!(parsed.network.allow, default.network.allow);
         let never: RetentionConfig = toml::from_str("audio_after_signing = \"never\"\naudio_max_age = \"0s\"").unwrap();
         assert_eq!(never.audio().after_signing_ms, None);
         assert_eq!(never.audio().max_age_ms, Some(0));

@@ -140,6 +140,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print the host firewall (nftables) rules for network.allow: out only to the allowed
+    /// networks, in only from them to the review app. Load with `scribe firewall | nft -f -`.
+    Firewall,
     /// Backups, restores, key rotation and a full check of the encrypted database.
     Db {
         #[command(subcommand)]
@@ -323,6 +326,7 @@ fn main() -> ExitCode {
             AuditCommand::Head => commands::audit_head(&ctx),
             AuditCommand::Export { out } => commands::audit_export(&ctx, &out),
         },
+        Command::Firewall => commands::firewall(&ctx),
         Command::Db { command } => match command {
             DbCommand::Backup { out } => database::backup(&ctx, &out),
             DbCommand::Restore { backup } => database::restore(&ctx, &backup),

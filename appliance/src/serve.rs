@@ -49,6 +49,13 @@ pub fn prepare(ctx: &Context, listen: Option<&str>) -> Result<Prepared> {
         max_failures: web.lockout_failures.max(1),
         lockout_ms: web.lockout.as_millis() as i64,
     };
+    let allow = ctx.config.network.allow_list()?;
+    if !allow.permits_listening_on(addr.ip()) {
+        bail!(
+            "web.listen {addr} is outside network.allow ({}); the review app only listens on the clinic network",
+            ctx.config.network.allow.join(", ")
+        );
+    }
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let url = format!("{}://{bound}", if tls.is_some() { "https" } else { "http" });
@@ -71,6 +78,7 @@ pub fn prepare(ctx: &Context, listen: Option<&str>) -> Result<Prepared> {
             export: review_ui::web::ExportTargets {
                 folder: (!ctx.config.export.folder.is_empty()).then(|| ctx.config.export.folder.clone().into()),
                 ehr_endpoints: ctx.config.export.ehr_endpoints.clone(),
+                allow,
             },
         },
     );

@@ -226,7 +226,7 @@ pub fn write_atomically(folder: &std::path::Path, name: &str, bytes: &[u8]) -> s
 pub enum SendError {
     #[error("{0} is not an http(s) URL")]
     BadUrl(String),
-    #[error("{host} resolves to {addr}, which is not on the clinic network; notes never leave it")]
+    #[error("{host} resolves to {addr}, which is outside network.allow; notes never leave the clinic network")]
     NotLocal { host: String, addr: std::net::IpAddr },
     #[error("cannot resolve {0}")]
     Resolve(String),
@@ -236,20 +236,10 @@ pub enum SendError {
     Http(String),
 }
 
-/// True for loopback, private (RFC 1918, ULA) and link-local addresses.
-pub fn is_clinic_network(addr: std::net::IpAddr) -> bool {
-    match addr {
-        std::net::IpAddr::V4(a) => a.is_loopback() || a.is_private() || a.is_link_local(),
-        std::net::IpAddr::V6(a) => {
-            a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
-
 /// POSTs a FHIR DocumentReference to `<base>/DocumentReference`, after checking that every
-/// address the endpoint's host resolves to is on the clinic network: the allow-list names the
+/// address the endpoint's host resolves to is in the network allow-list: the config names the
 /// endpoint, and this keeps a DNS change from sending PHI anywhere else.
-pub fn post_fhir(base: &str, body: &str) -> Result<(), SendError> {
+pub fn post_fhir(base: &str, body: &str, allow: &firmware::AllowList) -> Result<(), SendError> {
     let rest = base
         .strip_prefix("https://")
         .map(|r| (r, 443))
@@ -271,7 +261,7 @@ pub fn post_fhir(base: &str, body: &str) -> Result<(), SendError> {
     if addrs.is_empty() {
         return Err(SendError::Resolve(host.into()));
     }
-    if let Some(bad) = addrs.iter().find(|a| !is_clinic_network(a.ip())) {
+    if let Some(bad) = addrs.iter().find(|a| !allow.permits(a.ip())) {
         return Err(SendError::NotLocal {
             host: host.into(),
             addr: bad.ip(),
@@ -341,24 +331,11 @@ mod tests {
 
     #[test]
     fn only_clinic_network_addresses_may_receive_notes() {
-        for local in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.10",
-            "172.20.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-        ] {
-            assert!(is_clinic_network(local.parse().unwrap()), "{local}");
-        }
-        for public in ["8.8.8.8", "172.32.0.1", "2001:4860::8888"] {
-            assert!(!is_clinic_network(public.parse().unwrap()), "{public}");
-        }
-        let err = post_fhir("http://8.8.8.8:9/fhir", "{}").unwrap_err();
+        let allow = firmware::AllowList::parse(firmware::PRIVATE_NETWORKS).unwrap();
+        let err = post_fhir("http://8.8.8.8:9/fhir", "{}", &allow).unwrap_err();
         assert!(matches!(err, SendError::NotLocal { .. }), "{err}");
         assert!(matches!(
-            post_fhir("ftp://ehr/", "{}").unwrap_err(),
+            post_fhir("ftp://ehr/", "{}", &allow).unwrap_err(),
             SendError::BadUrl(_)
         ));
     }

@@ -30,6 +30,7 @@ const TEST_PACKAGES: &[&str] = &[
     "fonts-dejavu-core", // so screenshots show text
     "ffmpeg",            // upload tests: MP3, M4A/AAC, OGG Vorbis/Opus and WebM made from real speech
     "iproute2",          // the egress test brings up loopback in an empty network namespace
+    "nftables",          // the generated firewall rules are checked by nft itself
 ];
 
 fn main() -> Result<()> {

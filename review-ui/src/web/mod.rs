@@ -47,12 +47,24 @@ pub struct WebConfig {
 }
 
 /// The destinations IT configured for signed notes. Nothing else can be reached.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ExportTargets {
     /// A folder (e.g. an EHR's import share mounted on the box).
     pub folder: Option<PathBuf>,
     /// FHIR base URLs of EHRs on the clinic network.
     pub ehr_endpoints: Vec<String>,
+    /// The networks a note may be sent to (an endpoint's addresses are checked at send time).
+    pub allow: firmware::AllowList,
+}
+
+impl Default for ExportTargets {
+    fn default() -> Self {
+        ExportTargets {
+            folder: None,
+            ehr_endpoints: Vec::new(),
+            allow: firmware::AllowList::parse(firmware::PRIVATE_NETWORKS).expect("the private ranges parse"),
+        }
+    }
 }
 
 impl Default for WebConfig {

@@ -820,8 +820,8 @@ async fn send(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, F
             .cloned()
             .ok_or_else(|| WebError::BadRequest("no such EHR endpoint".into()))?;
         let body = render_export(&app, &user, id.clone(), "fhir", &format!("ehr{n}")).await?;
-        let target = endpoint.clone();
-        tokio::task::spawn_blocking(move || crate::export::post_fhir(&target, &body))
+        let (target, allow) = (endpoint.clone(), targets.allow.clone());
+        tokio::task::spawn_blocking(move || crate::export::post_fhir(&target, &body, &allow))
             .await
             .map_err(|e| WebError::Internal(e.to_string()))?
             .map_err(|e| WebError::Upstream(format!("the note was not sent to {endpoint}: {e}")))?;

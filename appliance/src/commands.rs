@@ -579,7 +579,7 @@ pub fn audit_export(ctx: &Context, out: &Path) -> Result<ExitCode> {
 }
 
 /// Reads a password: from a prompt with echo off on a terminal, else the first line of stdin.
-fn read_password(prompt: &str) -> Result<String> {
+pub(crate) fn read_password(prompt: &str) -> Result<String> {
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     if interactive {

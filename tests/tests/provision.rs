@@ -1,0 +1,105 @@
+//! `scribe provision` on a blank box: everything a clinic appliance needs, each step reported;
+//! run again, it changes nothing; models can come from a local folder (a USB stick).
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Instant;
+
+use tests::{Appliance, models_dir, text};
+
+fn provision(app: &Appliance, clinic: &str, from: &std::path::Path, stdin: Option<&str>) -> std::process::Output {
+    app.run(
+        &[
+            "provision",
+            "--clinic",
+            clinic,
+            "--admin",
+            "ivan",
+            "--allow",
+            "10.20.0.0/16",
+            "--allow",
+            "fd20::/48",
+            "--profile",
+            "test",
+            "--models-from",
+            from.to_str().unwrap(),
+        ],
+        stdin,
+    )
+}
+
+#[test]
+fn provisioning_a_blank_box_twice_changes_nothing_the_second_time() {
+    // A blank box: no `scribe init`, and an empty model store of its own.
+    let models = tempfile::tempdir().unwrap();
+    let app = Appliance {
+        home: tempfile::tempdir().unwrap(),
+        models: models.path().to_path_buf(),
+    };
+    // A USB stick without the models is refused by name, before anything else is trusted.
+    let empty = tempfile::tempdir().unwrap();
+    let out = provision(
+        &app,
+        "Riverside Family Practice",
+        empty.path(),
+        Some("correct horse ivan\n"),
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("nothing was changed"), "{}", text(&out));
+    assert!(!app.home().join("scribe.db").exists(), "nothing was written");
+
+    let started = Instant::now();
+    let out = provision(
+        &app,
+        "Riverside Family Practice",
+        &models_dir(),
+        Some("correct horse ivan\n"),
+    );
+    let first = text(&out);
+    assert!(out.status.success(), "{first}");
+    eprintln!(
+        "provisioned a blank box in {:.1} s:\n{first}",
+        started.elapsed().as_secs_f64()
+    );
+    for said in ["written", "created", "issued", "ivan created", "installed from"] {
+        assert!(first.contains(said), "{said:?} missing: {first}");
+    }
+    let config = std::fs::read_to_string(app.home().join("scribe.toml")).unwrap();
+    assert!(config.contains("clinic = \"Riverside Family Practice\""), "{config}");
+    assert!(config.contains("allow = [\"10.20.0.0/16\", \"fd20::/48\"]"), "{config}");
+    for private in ["scribe.key", "scribe.toml"] {
+        let mode = std::fs::metadata(app.home().join(private))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{private}");
+    }
+
+    // Again: nothing changes, nothing is asked.
+    let out = provision(&app, "Riverside Family Practice", &models_dir(), None);
+    let second = text(&out);
+    assert!(out.status.success(), "{second}");
+    for said in [
+        "unchanged",
+        "kept (opens with its key)",
+        "kept (ivan)",
+        "already installed",
+    ] {
+        assert!(second.contains(said), "{said:?} missing: {second}");
+    }
+    assert!(!second.contains("created") && !second.contains("issued"), "{second}");
+
+    // Different settings are not applied without --force.
+    let out = provision(&app, "Hillside Clinic", &models_dir(), None);
+    assert!(
+        out.status.success() && text(&out).contains("--force rewrites it"),
+        "{}",
+        text(&out)
+    );
+    let config = std::fs::read_to_string(app.home().join("scribe.toml")).unwrap();
+    assert!(config.contains("Riverside Family Practice"));
+
+    // The box works: the admin can log in to nothing but admin pages, the models verify.
+    let out = app.run(&["models", "verify", "--profile", "test"], None);
+    assert!(out.status.success(), "{}", text(&out));
+}

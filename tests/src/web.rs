@@ -169,6 +169,17 @@ impl Client {
     /// A `multipart/form-data` POST, as a browser's file-upload form sends it: the fields in order,
     /// then the file.
     pub fn post_file(&mut self, path: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Reply {
+        self.try_post_file(path, fields, file).expect("HTTP request")
+    }
+
+    /// [`Client::post_file`], with the transport error if the server closed the connection before
+    /// the body was sent (as it may when it refuses an oversized upload from its headers).
+    pub fn try_post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> Result<Reply, ureq::Error> {
         let boundary = "----scribe-test-boundary-7d1f";
         let mut body = Vec::new();
         for (name, value) in fields {
@@ -192,11 +203,14 @@ impl Client {
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", format!("scribe_session={c}"));
         }
-        self.finish(req.send(&body[..]))
+        req.send(&body[..]).map(|resp| self.reply(resp))
     }
 
     fn finish(&mut self, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-        let mut resp = result.expect("HTTP request");
+        self.reply(result.expect("HTTP request"))
+    }
+
+    fn reply(&mut self, mut resp: ureq::http::Response<ureq::Body>) -> Reply {
         let headers: Vec<(String, String)> = resp
             .headers()
             .iter()

@@ -223,25 +223,18 @@ pub fn speakers(ctx: &Context, data: &Path, split: &str, limit: usize, out: &Pat
          | encounter | minutes | one channel (pitch) | microphone per speaker |\n|---|---:|---:|---:|\n",
         asr.name, ctx.config.profile
     );
+    let cell = |c: (usize, usize), bold: &str| format!("{bold}{:.1} %{bold} ({}/{})", pct(c), c.0, c.1);
     for (id, min, row) in &rows {
         md.push_str(&format!(
-            "| {id} | {min:.1} | {:.1} % ({}/{}) | {:.1} % ({}/{}) |\n",
-            pct(row[0]),
-            row[0].0,
-            row[0].1,
-            pct(row[1]),
-            row[1].0,
-            row[1].1
+            "| {id} | {min:.1} | {} | {} |\n",
+            cell(row[0], ""),
+            cell(row[1], "")
         ));
     }
     md.push_str(&format!(
-        "| **all** | {minutes:.1} | **{:.1} %** ({}/{}) | **{:.1} %** ({}/{}) |\n",
-        pct(totals[0]),
-        totals[0].0,
-        totals[0].1,
-        pct(totals[1]),
-        totals[1].0,
-        totals[1].1
+        "| **all** | {minutes:.1} | {} | {} |\n",
+        cell(totals[0], "**"),
+        cell(totals[1], "**")
     ));
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let path = out.join(format!("speakers-{split}.md"));

@@ -85,7 +85,7 @@ impl Store {
             .and_then(|f| f.sync_all())
             .map_err(StoreError::io(&partial))?;
         std::fs::rename(&partial, out).map_err(StoreError::io(out))?;
-        let bytes = std::fs::read(out).map_err(StoreError::io(out))?;
+        let (bytes, sha256) = hash_file(out).map_err(StoreError::io(out))?;
         let count = |table: &str| -> Result<i64, StoreError> {
             Ok(self
                 .conn
@@ -93,8 +93,8 @@ impl Store {
         };
         let report = BackupReport {
             path: out.to_path_buf(),
-            bytes: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            bytes,
+            sha256,
             encounters: count("encounters")?,
             signed_notes: count("signed_notes")?,
             audit_events: count("audit_events")?,
@@ -161,6 +161,21 @@ impl Store {
             let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         }
         Ok(())
+    }
+}
+
+/// Size and SHA-256 of a file, read in pieces (a backup holds every recording).
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let (mut hasher, mut buf, mut total) = (Sha256::new(), vec![0u8; 1 << 20], 0u64);
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok((total, hex::encode(hasher.finalize())));
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
     }
 }
 

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,13 +38,7 @@ fn main() {
     let audio_s = pcm.len() as f64 / 16_000.0;
 
     let app = Appliance::new();
-    let mut daemon = app
-        .command(&["daemon"])
-        .env("SCRIBE_WEB_LISTEN", "")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = app.spawn_pipeline_daemon(&[]);
     let mut store = Store::open(&app.db(), &app.key()).unwrap();
     let source = Actor::system("bench-source");
     let id = store

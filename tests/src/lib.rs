@@ -193,6 +193,32 @@ impl Appliance {
         }
     }
 
+    /// Starts `scribe daemon` with no review app (the pipeline only), its output discarded.
+    pub fn spawn_pipeline_daemon(&self, env: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = self.command(&["daemon"]);
+        cmd.env("SCRIBE_WEB_LISTEN", "")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("spawn scribe daemon")
+    }
+
+    /// Ingests a typed `dialogue` and has physician `dr_house` (added here) sign its draft.
+    /// Returns the encounter id and dr_house's password.
+    pub fn signed_typed_visit(&self, dialogue: &str) -> (String, String) {
+        let path = self.home().join("dialogue.txt");
+        std::fs::write(&path, dialogue).expect("write the dialogue");
+        let (out, id) = self.ingest(&["--transcript", path.to_str().expect("UTF-8 path")]);
+        assert!(out.status.success(), "{}", text(&out));
+        let id = id.expect("an encounter id");
+        let password = self.add_user("dr_house", "physician");
+        let out = self.run(&["sign", &id, "--user", "dr_house"], Some(&format!("{password}\n")));
+        assert!(out.status.success(), "{}", text(&out));
+        (id, password)
+    }
+
     /// Adds a user; the password is `correct horse <name>`.
     pub fn add_user(&self, name: &str, role: &str) -> String {
         let password = format!("correct horse {name}");

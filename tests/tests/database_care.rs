@@ -3,26 +3,15 @@
 //! tampered backup is refused and changes nothing; the key is rotated and everything still opens;
 //! a signed visit's audio is deleted when the policy says, audited, and nothing else goes.
 
-use std::process::Stdio;
-
 use tests::web::{Client, ReviewServer};
 use tests::{Appliance, text, visit_wav};
 
 /// An appliance with one signed note; returns its id.
 fn signed_visit(app: &Appliance) -> String {
-    let dialogue = app.home().join("d.txt");
-    std::fs::write(
-        &dialogue,
+    app.signed_typed_visit(
         "[doctor] what brings you in ?\n[patient] a sore throat since monday .\n[doctor] it looks viral , rest and fluids .\n",
     )
-    .unwrap();
-    let (out, id) = app.ingest(&["--transcript", dialogue.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = id.unwrap();
-    let password = app.add_user("dr_house", "physician");
-    let out = app.run(&["sign", &id, "--user", "dr_house"], Some(&format!("{password}\n")));
-    assert!(out.status.success(), "{}", text(&out));
-    id
+    .0
 }
 
 fn ok(app: &Appliance, args: &[&str]) -> String {
@@ -38,13 +27,7 @@ fn backup_while_running_wipe_restore_and_every_signature_still_verifies() {
     let backup = app.home().join("backup-1.db");
 
     // Online: the daemon keeps the database open (and writing) while the backup is taken.
-    let mut daemon = app
-        .command(&["daemon"])
-        .env("SCRIBE_WEB_LISTEN", "")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = app.spawn_pipeline_daemon(&[]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let said = ok(&app, &["db", "backup", backup.to_str().unwrap()]);
     assert!(said.contains("1 signed notes"), "{said}");

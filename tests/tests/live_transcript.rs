@@ -5,7 +5,6 @@
 //! at twice real time (as `scribe record` or a browser would); the daemon, workers and models are
 //! the real ones.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use store::{Actor, NewEncounter, Store};
@@ -22,13 +21,7 @@ fn segment_texts(show: &serde_json::Value) -> Vec<String> {
 fn the_transcript_grows_during_the_recording_and_is_replaced_at_the_end() {
     let app = Appliance::new();
     let pcm = audio::decode_wav_file(&visit_wav()).unwrap().samples;
-    let mut daemon = app
-        .command(&["daemon"])
-        .env("SCRIBE_WEB_LISTEN", "")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = app.spawn_pipeline_daemon(&[]);
 
     let mut store = Store::open(&app.db(), &app.key()).unwrap();
     let source = Actor::system("test-source");

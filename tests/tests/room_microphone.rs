@@ -165,14 +165,7 @@ fn a_recorder_killed_mid_visit_loses_no_committed_second_and_the_daemon_finishes
 
     // The daemon finds the recording, sees its source is gone, and finishes it with every
     // committed second.
-    let mut daemon = app
-        .command(&["daemon"])
-        .env("SCRIBE_FINALIZE_AFTER", "1s")
-        .env("SCRIBE_WEB_LISTEN", "")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = app.spawn_pipeline_daemon(&[("SCRIBE_FINALIZE_AFTER", "1s")]);
     let done = app.wait_until_settled(&id, Duration::from_secs(600));
     daemon.kill().unwrap();
     daemon.wait().unwrap();

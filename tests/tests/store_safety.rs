@@ -81,14 +81,7 @@ fn bad_recordings_get_clear_errors_and_store_nothing() {
 #[test]
 fn a_signed_note_is_immutable_and_tampering_is_detected() {
     let app = Appliance::new();
-    let dialogue = app.home().join("d.txt");
-    std::fs::write(&dialogue, "[doctor] what brings you in ?\n[patient] a sore throat since monday .\n[doctor] it looks like a viral pharyngitis , rest and fluids .\n").unwrap();
-    let (out, id) = app.ingest(&["--transcript", dialogue.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = id.unwrap();
-    let password = app.add_user("dr_house", "physician");
-    let out = app.run(&["sign", &id, "--user", "dr_house"], Some(&format!("{password}\n")));
-    assert!(out.status.success(), "{}", text(&out));
+    let (id, _) = app.signed_typed_visit("[doctor] what brings you in ?\n[patient] a sore throat since monday .\n[doctor] it looks like a viral pharyngitis , rest and fluids .\n");
 
     let conn = app.open_raw();
     let err = conn

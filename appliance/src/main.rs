@@ -17,6 +17,7 @@ mod record;
 mod serve;
 mod supervisor;
 mod templates;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -170,6 +171,60 @@ enum Command {
     Db {
         #[command(subcommand)]
         command: DbCommand,
+    },
+    /// Signed update bundles: check one, install and switch to it, roll back.
+    Update {
+        /// The releases root: trusted keys, installed releases, the `current` link.
+        #[arg(long, env = "SCRIBE_RELEASES", default_value = "/opt/scribe")]
+        root: PathBuf,
+        #[command(subcommand)]
+        command: UpdateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UpdateCommand {
+    /// Check a bundle completely (signature, every file's SHA-256) without changing anything.
+    Verify { bundle: PathBuf },
+    /// Check a bundle, install it beside the running release and switch to it.
+    Apply {
+        bundle: PathBuf,
+        /// Accept a bundle older than the running release.
+        #[arg(long)]
+        allow_downgrade: bool,
+    },
+    /// Switch back to the release that ran before the current one.
+    Rollback,
+    /// The installed releases; the running one is marked.
+    Status,
+    /// Accept bundles signed by this public key (a NAME.pub from `scribe update keygen`).
+    Trust { public_key: PathBuf },
+    /// Install a release from binaries already on the box (the package's postinst does this).
+    Adopt {
+        #[arg(long)]
+        version: String,
+        #[arg(long, value_name = "DIR")]
+        bin: PathBuf,
+    },
+    /// Vendor side: make a signing key pair, NAME.key and NAME.pub in DIR.
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value = "scribe-updates")]
+        name: String,
+    },
+    /// Vendor side: pack and sign a bundle from the binaries in --bin and any --model files.
+    Pack {
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[arg(long)]
+        version: String,
+        #[arg(long, value_name = "DIR")]
+        bin: PathBuf,
+        #[arg(long = "model", value_name = "FILE")]
+        models: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -375,6 +430,28 @@ fn main() -> ExitCode {
             DbCommand::Check => database::check(&ctx),
             DbCommand::Retention => database::retention(&ctx),
         },
+        Command::Update { root, command } => {
+            let releases = firmware::Releases::new(root);
+            match command {
+                UpdateCommand::Verify { bundle } => update::verify(&releases, &bundle),
+                UpdateCommand::Apply {
+                    bundle,
+                    allow_downgrade,
+                } => update::apply(&ctx, &releases, &bundle, allow_downgrade),
+                UpdateCommand::Rollback => update::rollback(&releases),
+                UpdateCommand::Status => update::status(&releases),
+                UpdateCommand::Trust { public_key } => update::trust(&releases, &public_key),
+                UpdateCommand::Adopt { version, bin } => update::adopt(&releases, &version, &bin),
+                UpdateCommand::Keygen { out, name } => update::keygen(&out, &name),
+                UpdateCommand::Pack {
+                    key,
+                    version,
+                    bin,
+                    models,
+                    out,
+                } => update::pack(&key, &version, &bin, &models, &out),
+            }
+        }
         Command::Templates {
             command: TemplatesCommand::List,
         } => commands::templates_list(&ctx),

@@ -12,9 +12,11 @@ mod install;
 mod manifest;
 mod mel;
 mod tls;
+mod update;
 
 pub use ct2::{ImportError, import_ct2};
 pub use egress::{AllowList, Cidr, CidrError, PRIVATE_NETWORKS};
 pub use install::{Fetch, InstallError, PipFetcher, install, installed_path};
 pub use manifest::{Format, Manifest, ManifestError, ModelKind, ModelSpec, Package, Profile};
 pub use tls::{TlsError, issue_self_signed};
+pub use update::{Applied, BINARIES, BundleManifest, Release, Releases, UpdateError, Verified, Version, keygen, pack};

@@ -538,8 +538,12 @@ pub fn audit_verify_export(file: &Path) -> Result<ExitCode> {
 }
 
 /// The nftables ruleset for the configured allow-list and review-app port.
-pub fn firewall(ctx: &Context) -> Result<ExitCode> {
+pub fn firewall(ctx: &Context, systemd: bool) -> Result<ExitCode> {
     let allow = ctx.config.network.allow_list()?;
+    if systemd {
+        print!("{}", allow.systemd_dropin());
+        return Ok(ExitCode::SUCCESS);
+    }
     let port = ctx
         .config
         .web

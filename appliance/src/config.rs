@@ -28,6 +28,25 @@ impl Home {
         Home { dir }
     }
 
+    /// Refuses a home that belongs to another user: files we created there (logs, the database's
+    /// WAL) would belong to us, and the service user could no longer open them.
+    pub fn check_owner(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(&self.dir) else {
+            return Ok(()); // not created yet: whoever creates it owns it
+        };
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            anyhow::bail!(
+                "{} belongs to user id {}, not to you (user id {me}); run scribe as its owner, e.g. `sudo -u scribe scribe …`",
+                self.dir.display(),
+                meta.uid()
+            );
+        }
+        Ok(())
+    }
+
     pub fn db(&self) -> PathBuf {
         self.dir.join("scribe.db")
     }

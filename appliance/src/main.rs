@@ -166,7 +166,12 @@ enum Command {
     },
     /// Print the host firewall (nftables) rules for network.allow: out only to the allowed
     /// networks, in only from them to the review app. Load with `scribe firewall | nft -f -`.
-    Firewall,
+    Firewall {
+        /// Print instead the drop-in that narrows scribe.service's IPAddressAllow= to the same
+        /// networks.
+        #[arg(long)]
+        systemd: bool,
+    },
     /// Backups, restores, key rotation and a full check of the encrypted database.
     Db {
         #[command(subcommand)]
@@ -342,7 +347,13 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let home = config::Home::resolve(cli.home);
-    let logs = home.dir.exists().then(|| home.logs());
+    // Updates and firewall rules touch nothing in the home; anything else run by another user
+    // (root, typically) would leave files there the service cannot open.
+    let touches_home = !matches!(cli.command, Command::Update { .. } | Command::Firewall { .. });
+    if touches_home && let Err(e) = home.check_owner() {
+        return fail(e);
+    }
+    let logs = (touches_home && home.dir.exists()).then(|| home.logs());
     logging::init(logs.as_deref());
     let mut ctx = match commands::Context::new(home, cli.models) {
         Ok(c) => c,
@@ -422,7 +433,7 @@ fn main() -> ExitCode {
             AuditCommand::Head => commands::audit_head(&ctx),
             AuditCommand::Export { out } => commands::audit_export(&ctx, &out),
         },
-        Command::Firewall => commands::firewall(&ctx),
+        Command::Firewall { systemd } => commands::firewall(&ctx, systemd),
         Command::Db { command } => match command {
             DbCommand::Backup { out } => database::backup(&ctx, &out),
             DbCommand::Restore { backup } => database::restore(&ctx, &backup),

@@ -16,7 +16,7 @@ use protocol::{Draft, Segment, Speaker, Transcript};
 use store::{Actor, State, Store};
 
 use crate::config::{Config, Home, threads};
-use crate::supervisor::{Worker, WorkerKind, WorkerSpec, model_ref, worker_exe};
+use crate::supervisor::{Worker, WorkerKind, WorkerSpec, model_ref, worker_place};
 
 pub struct Pipeline {
     asr: Worker,
@@ -81,7 +81,7 @@ impl Pipeline {
         let dir = config.models_dir(home);
         let asr = WorkerSpec {
             kind: WorkerKind::Asr,
-            exe: worker_exe(WorkerKind::Asr),
+            place: worker_place(WorkerKind::Asr),
             load: Request::Load {
                 model: model_ref(firmware::installed_path(&dir, models.asr), &models.asr.sha256),
                 threads: threads(config.asr.threads),
@@ -92,7 +92,7 @@ impl Pipeline {
         };
         let drafter = WorkerSpec {
             kind: WorkerKind::Drafting,
-            exe: worker_exe(WorkerKind::Drafting),
+            place: worker_place(WorkerKind::Drafting),
             load: Request::Load {
                 model: model_ref(firmware::installed_path(&dir, models.llm), &models.llm.sha256),
                 threads: threads(config.drafting.threads),

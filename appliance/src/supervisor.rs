@@ -4,12 +4,17 @@
 //! engines vendor different ggml builds that must not share a binary, and a C++ abort in an engine
 //! must cost one job, not the daemon. A worker is started on first use, loads its model once, and
 //! is started again after a crash.
+//!
+//! Where the service manager runs the workers itself (`SCRIBE_WORKER_SOCKETS`: socket-activated
+//! units with a private network and no view of the database), "starting" a worker is connecting
+//! to its socket: each connection is a fresh worker process, its stdin and stdout the connection.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use protocol::frame::{FrameError, read_frame, write_frame};
@@ -57,19 +62,34 @@ pub enum WorkerError {
     Protocol(String, &'static str),
 }
 
+/// Where a worker comes from.
+#[derive(Debug, Clone)]
+pub enum WorkerPlace {
+    /// An executable we start as a child process.
+    Exe(PathBuf),
+    /// A socket the service manager listens on, starting a worker per connection.
+    Socket(PathBuf),
+}
+
 /// What a worker loads when it starts.
 #[derive(Debug, Clone)]
 pub struct WorkerSpec {
     pub kind: WorkerKind,
-    pub exe: PathBuf,
+    pub place: WorkerPlace,
     pub load: Request,
 }
 
+enum Connection {
+    Child(Child),
+    Socket(UnixStream),
+}
+
 struct Running {
-    child: Child,
-    stdin: BufWriter<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    /// The last lines the worker wrote to stderr, for the crash report.
+    connection: Connection,
+    stdin: BufWriter<Box<dyn Write + Send>>,
+    stdout: BufReader<Box<dyn Read + Send>>,
+    /// The last lines the worker wrote to stderr, for the crash report (child processes only;
+    /// a socket-activated worker's stderr goes to the service manager's journal).
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -104,7 +124,37 @@ impl Worker {
 
     fn start(&mut self) -> Result<(), WorkerError> {
         let what = self.spec.kind.describe();
-        let mut child = Command::new(&self.spec.exe)
+        self.running = Some(match &self.spec.place {
+            WorkerPlace::Exe(exe) => self.spawn(exe)?,
+            WorkerPlace::Socket(path) => {
+                let stream = UnixStream::connect(path).map_err(|source| WorkerError::Spawn {
+                    what,
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let clone = |s: &UnixStream| {
+                    s.try_clone().map_err(|source| WorkerError::Spawn {
+                        what,
+                        path: path.display().to_string(),
+                        source,
+                    })
+                };
+                let (reader, writer) = (clone(&stream)?, clone(&stream)?);
+                tracing::info!(worker = self.spec.kind.binary(), "worker connected");
+                Running {
+                    connection: Connection::Socket(stream),
+                    stdin: BufWriter::new(Box::new(writer)),
+                    stdout: BufReader::new(Box::new(reader)),
+                    stderr_tail: Arc::default(),
+                }
+            }
+        });
+        self.load()
+    }
+
+    fn spawn(&self, exe: &std::path::Path) -> Result<Running, WorkerError> {
+        let what = self.spec.kind.describe();
+        let mut child = Command::new(exe)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -114,7 +164,7 @@ impl Worker {
             .spawn()
             .map_err(|source| WorkerError::Spawn {
                 what,
-                path: self.spec.exe.display().to_string(),
+                path: exe.display().to_string(),
                 source,
             })?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
@@ -133,15 +183,20 @@ impl Worker {
                 t.push_back(line);
             }
         });
-        let stdin = BufWriter::new(child.stdin.take().expect("stdin is piped"));
-        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let stdin: Box<dyn Write + Send> = Box::new(child.stdin.take().expect("stdin is piped"));
+        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout is piped"));
         tracing::info!(worker = kind, pid = child.id(), "worker started");
-        self.running = Some(Running {
-            child,
-            stdin,
-            stdout,
+        Ok(Running {
+            connection: Connection::Child(child),
+            stdin: BufWriter::new(stdin),
+            stdout: BufReader::new(stdout),
             stderr_tail,
-        });
+        })
+    }
+
+    /// Has the fresh worker load its model.
+    fn load(&mut self) -> Result<(), WorkerError> {
+        let (what, kind) = (self.spec.kind.describe(), self.spec.kind.binary());
         match self.exchange(&self.spec.load.clone(), &[]) {
             Ok(Response::Loaded { engine, load_ms }) => {
                 tracing::info!(worker = kind, engine, load_ms, "model loaded");
@@ -175,15 +230,14 @@ impl Worker {
     /// After a pipe error: collect the exit status so the error can say what happened.
     fn reap_after_failure(&mut self) {
         if let Some(running) = self.running.as_mut() {
-            // The pipe broke, so the worker is gone or going; make sure, then reap it.
-            let status = match running.child.try_wait() {
-                Ok(Some(status)) => Some(status),
-                _ => {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    if running.child.try_wait().ok().flatten().is_none() {
-                        let _ = running.child.kill();
-                    }
-                    running.child.wait().ok()
+            let status = match &mut running.connection {
+                Connection::Child(child) => reap(child).map_or_else(|| "unknown status".to_string(), describe_status),
+                Connection::Socket(stream) => {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    format!(
+                        "its connection closed; the service's journal has its exit status (journalctl -u '{}@*')",
+                        self.spec.kind.binary()
+                    )
                 }
             };
             let tail: Vec<String> = running
@@ -193,10 +247,7 @@ impl Worker {
                 .iter()
                 .cloned()
                 .collect();
-            self.last_exit = Some((
-                status.map_or_else(|| "unknown status".to_string(), describe_status),
-                tail,
-            ));
+            self.last_exit = Some((status, tail));
         }
         self.running = None;
     }
@@ -214,9 +265,17 @@ impl Worker {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut running) = self.running.take() {
-            drop(running.stdin); // EOF: the worker's serve loop exits cleanly
-            let _ = running.child.wait();
+        if let Some(running) = self.running.take() {
+            drop(running.stdin); // EOF on a pipe: the worker's serve loop exits cleanly
+            match running.connection {
+                Connection::Child(mut child) => {
+                    let _ = child.wait();
+                }
+                // The stream has other handles; shutting it down is what ends the worker.
+                Connection::Socket(stream) => {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                }
+            }
         }
     }
 }
@@ -224,6 +283,20 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// After a pipe error the worker is gone or going: make sure, then collect its exit status.
+fn reap(child: &mut Child) -> Option<std::process::ExitStatus> {
+    match child.try_wait() {
+        Ok(Some(status)) => Some(status),
+        _ => {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+            }
+            child.wait().ok()
+        }
     }
 }
 
@@ -240,6 +313,15 @@ fn describe_status(status: std::process::ExitStatus) -> String {
         format!("killed by signal {sig}{name}")
     } else {
         format!("exited with code {}", status.code().unwrap_or(-1))
+    }
+}
+
+/// Where the workers come from: `SCRIBE_WORKER_SOCKETS` names the folder of the service
+/// manager's worker sockets (`<binary>.sock`); otherwise they are executables we start.
+pub fn worker_place(kind: WorkerKind) -> WorkerPlace {
+    match std::env::var_os("SCRIBE_WORKER_SOCKETS") {
+        Some(dir) if !dir.is_empty() => WorkerPlace::Socket(PathBuf::from(dir).join(format!("{}.sock", kind.binary()))),
+        _ => WorkerPlace::Exe(worker_exe(kind)),
     }
 }
 

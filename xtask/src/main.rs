@@ -1,4 +1,4 @@
-//! `cargo xtask demo | test | lint`: the README's set-up commands.
+//! `cargo xtask demo | test | lint | deb`: the README's set-up commands, and the package.
 //!
 //! Each installs what is missing on a fresh Debian machine (system packages, models), builds into
 //! a target directory outside the checkout (`CARGO_TARGET_DIR`, default `~/.cache/scribe/target`)
@@ -31,6 +31,7 @@ const TEST_PACKAGES: &[&str] = &[
     "ffmpeg",            // upload tests: MP3, M4A/AAC, OGG Vorbis/Opus and WebM made from real speech
     "iproute2",          // the egress test brings up loopback in an empty network namespace
     "nftables",          // the generated firewall rules are checked by nft itself
+    "systemd",           // systemd-analyze scores the units; systemd-socket-activate runs their workers
 ];
 
 fn main() -> Result<()> {
@@ -40,7 +41,8 @@ fn main() -> Result<()> {
         Some("demo") => demo(args.get(1).map(String::as_str).unwrap_or("default"))?,
         Some("test") => test(&args[1..])?,
         Some("lint") => lint()?,
-        _ => bail!("usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint"),
+        Some("deb") => deb()?,
+        _ => bail!("usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint | deb"),
     }
     eprintln!("xtask: done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -161,6 +163,20 @@ fn test(extra: &[String]) -> Result<()> {
         .args(extra)
         .env("SCRIBE_BIN_DIR", &bin)
         .env("SCRIBE_MODELS", models_dir()))
+}
+
+/// Builds the binaries and packs them, the systemd units and the docs into a .deb in
+/// `<target>/debian/`.
+fn deb() -> Result<()> {
+    ensure_system_packages(&[])?;
+    let bin = build()?;
+    let version = env!("CARGO_PKG_VERSION");
+    let out = target_dir().join("debian");
+    run(Command::new("sh")
+        .arg(workspace_root().join("firmware/package/build-deb.sh"))
+        .arg(&bin)
+        .arg(version)
+        .arg(&out))
 }
 
 fn lint() -> Result<()> {

@@ -44,6 +44,40 @@ impl Context {
     }
 }
 
+/// Makes sure the review app has a certificate from the clinic CA for this box's names;
+/// returns what was done, a line a step.
+pub(crate) fn review_app_certificate(ctx: &Context, clinic: &str, allow: &[String]) -> Result<Vec<String>> {
+    let host = std::fs::read_to_string("/etc/hostname").map_or_else(|_| "scribe".into(), |h| h.trim().to_string());
+    let names = vec![host, "localhost".into(), "127.0.0.1".into()];
+    let networks = allow
+        .iter()
+        .map(|c| c.parse::<firmware::Cidr>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("network.allow")?;
+    let dir = ctx.home.tls_dir();
+    let files = firmware::TlsFiles::new(&dir);
+    let outcomes = firmware::issue_tls(&dir, clinic, &names, &networks)?;
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            firmware::TlsOutcome::CaCreated => format!(
+                "clinic CA created: install {} on the clinic's browsers and tablets (it can vouch only for this box)",
+                files.ca_cert().display()
+            ),
+            firmware::TlsOutcome::Issued { reason, not_after } => {
+                format!("certificate for {} {reason}, valid until {not_after}", names.join(", "))
+            }
+            firmware::TlsOutcome::Kept { not_after } => {
+                format!("{}: kept, valid until {not_after}", files.cert().display())
+            }
+            firmware::TlsOutcome::NotOurs => format!(
+                "{}: kept (not issued by this appliance's CA; IT renews it)",
+                files.cert().display()
+            ),
+        })
+        .collect())
+}
+
 /// Whoever runs the CLI on the box itself: recorded in the audit trail by their OS account.
 pub(crate) fn local_operator() -> Actor {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
@@ -63,14 +97,8 @@ pub fn init(ctx: &Context, profile: &str) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", config.display()))?;
     }
     ensure_dir(&ctx.home.logs())?;
-    let host = std::fs::read_to_string("/etc/hostname").map_or_else(|_| "scribe".into(), |h| h.trim().to_string());
-    let names = vec![host, "localhost".into(), "127.0.0.1".into()];
-    if firmware::issue_self_signed(&ctx.home.tls_dir(), &names)? {
-        eprintln!(
-            "issued a self-signed TLS certificate for {} in {}",
-            names.join(", "),
-            ctx.home.tls_dir().display()
-        );
+    for line in review_app_certificate(ctx, &ctx.config.web.clinic, &ctx.config.network.allow)? {
+        eprintln!("tls: {line}");
     }
     eprintln!(
         "created {} (SQLCipher {})",

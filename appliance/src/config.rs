@@ -229,7 +229,8 @@ pub struct WebConfig {
     pub listen: String,
     /// Serve over TLS. Plain HTTP is refused on anything but a loopback address.
     pub tls: bool,
-    /// PEM certificate and key; empty means `<home>/tls/cert.pem` and `key.pem` (`scribe init`).
+    /// PEM certificate and key; empty means `<home>/tls/cert.pem` and `key.pem`, issued by the
+    /// appliance's clinic CA (`<home>/tls/ca.pem`) at `scribe init` / `scribe provision`.
     pub tls_cert: String,
     pub tls_key: String,
     /// The clinic's name on pages and in exports.
@@ -438,8 +439,9 @@ templates_dir = ""
 listen = "0.0.0.0:8443"
 # TLS is required on every address but loopback.
 tls = true
-# PEM certificate and private key; empty means <home>/tls/cert.pem and key.pem, issued by
-# `scribe init` (self-signed; replace with one from the clinic's CA).
+# PEM certificate and private key; empty means <home>/tls/cert.pem and key.pem, issued at
+# provisioning by the appliance's own clinic CA (<home>/tls/ca.pem: install it on the clinic's
+# browsers and tablets; it can vouch only for this box). Or point these at IT's own certificate.
 tls_cert = ""
 tls_key = ""
 # The clinic's name on pages and in exported notes.

@@ -94,18 +94,10 @@ pub fn provision(ctx: &Context, args: &ProvisionArgs<'_>) -> Result<ExitCode> {
         store
     };
 
-    // The review app's certificate.
-    let host = std::fs::read_to_string("/etc/hostname").map_or_else(|_| "scribe".into(), |h| h.trim().to_string());
-    let names = vec![host, "localhost".into(), "127.0.0.1".into()];
-    let issued = firmware::issue_self_signed(&ctx.home.tls_dir(), &names)?;
-    step(
-        "tls",
-        if issued {
-            format!("issued a self-signed certificate for {}", names.join(", "))
-        } else {
-            format!("{}: kept", ctx.home.tls_dir().display())
-        },
-    );
+    // The clinic CA and the review app's certificate.
+    for line in crate::commands::review_app_certificate(ctx, args.clinic, args.allow)? {
+        step("tls", line);
+    }
 
     // The first IT admin.
     let admins: Vec<String> = store

@@ -19,6 +19,16 @@ pub struct Cidr {
     prefix: u8,
 }
 
+impl Cidr {
+    /// The network's first address.
+    pub fn network(&self) -> IpAddr {
+        self.net
+    }
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+}
+
 impl FromStr for Cidr {
     type Err = CidrError;
 

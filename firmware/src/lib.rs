@@ -18,5 +18,5 @@ pub use ct2::{ImportError, import_ct2};
 pub use egress::{AllowList, Cidr, CidrError, PRIVATE_NETWORKS};
 pub use install::{Fetch, InstallError, PipFetcher, install, installed_path};
 pub use manifest::{Format, Manifest, ManifestError, ModelKind, ModelSpec, Package, Profile};
-pub use tls::{TlsError, issue_self_signed};
+pub use tls::{TlsError, TlsFiles, TlsOutcome, issue as issue_tls};
 pub use update::{Applied, BINARIES, BundleManifest, Release, Releases, UpdateError, Verified, Version, keygen, pack};

@@ -51,7 +51,7 @@ fn a_whole_visit_runs_with_nothing_but_loopback() {
         assert_eq!(app.show(&id)["state"], "awaiting_review");
 
         let server = ReviewServer::tls(&app);
-        let cert = std::fs::read(app.home().join("tls/cert.pem")).unwrap();
+        let cert = std::fs::read(app.home().join("tls/ca.pem")).unwrap();
         let mut bob = Client::trusting(&server.url.replace("127.0.0.1", "localhost"), &cert);
         bob.login("drbob", &password);
         let csrf = bob.csrf();

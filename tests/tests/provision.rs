@@ -60,13 +60,20 @@ fn provisioning_a_blank_box_twice_changes_nothing_the_second_time() {
         "provisioned a blank box in {:.1} s:\n{first}",
         started.elapsed().as_secs_f64()
     );
-    for said in ["written", "created", "issued", "ivan created", "installed from"] {
+    for said in [
+        "written",
+        "created",
+        "clinic CA created",
+        "localhost, 127.0.0.1 new, valid until",
+        "ivan created",
+        "installed from",
+    ] {
         assert!(first.contains(said), "{said:?} missing: {first}");
     }
     let config = std::fs::read_to_string(app.home().join("scribe.toml")).unwrap();
     assert!(config.contains("clinic = \"Riverside Family Practice\""), "{config}");
     assert!(config.contains("allow = [\"10.20.0.0/16\", \"fd20::/48\"]"), "{config}");
-    for private in ["scribe.key", "scribe.toml"] {
+    for private in ["scribe.key", "scribe.toml", "tls/key.pem", "tls/ca.key"] {
         let mode = std::fs::metadata(app.home().join(private))
             .unwrap()
             .permissions()
@@ -83,6 +90,7 @@ fn provisioning_a_blank_box_twice_changes_nothing_the_second_time() {
         "unchanged",
         "kept (opens with its key)",
         "kept (ivan)",
+        "cert.pem: kept, valid until",
         "already installed",
     ] {
         assert!(second.contains(said), "{said:?} missing: {second}");

@@ -609,7 +609,7 @@ fn plain_http_is_refused_off_loopback_and_tls_serves_the_provisioned_certificate
 
     let server = ReviewServer::tls(&app);
     assert!(server.url.starts_with("https://"), "{}", server.url);
-    let cert = std::fs::read(app.home().join("tls/cert.pem")).unwrap();
+    let cert = std::fs::read(app.home().join("tls/ca.pem")).unwrap();
     let mut cl = Client::trusting(&server.url.replace("127.0.0.1", "localhost"), &cert);
     cl.login("drbob", &password("drbob"));
     let r = cl.get("/inbox");

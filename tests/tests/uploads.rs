@@ -46,7 +46,7 @@ fn an_uploaded_m4a_is_transcribed_and_drafted_and_cli_ingest_takes_every_format(
     let m4a = encoded(&dir, "m4a", &["-c:a", "aac", "-b:a", "48k"]);
 
     let server = ReviewServer::daemon(&app, &[]);
-    let cert = std::fs::read(app.home().join("tls/cert.pem")).unwrap();
+    let cert = std::fs::read(app.home().join("tls/ca.pem")).unwrap();
     let mut nina = Client::trusting(&server.url.replace("127.0.0.1", "localhost"), &cert);
     nina.login("nina", "correct horse nina");
     assert!(nina.get("/record").body.contains("enctype=\"multipart/form-data\""));

@@ -84,6 +84,7 @@ pub(crate) fn local_operator() -> Actor {
     Actor {
         name: format!("local:{user}"),
         role: Role::System,
+        source: Some("local".into()),
     }
 }
 
@@ -407,7 +408,7 @@ pub fn sign(ctx: &Context, id: &str, user: &str) -> Result<ExitCode> {
     let mut store = ctx.open_store()?;
     store.encounter(id)?;
     let password = read_password(&format!("Password for {user} (signing encounter {id}): "))?;
-    let signer = store.authenticate(user, &password)?;
+    let signer = store.authenticate(user, &password, Some("local"))?;
     let note = store.sign(&signer, id)?;
     eprintln!(
         "signed encounter {id} as {} (sha256 {}, key {})",

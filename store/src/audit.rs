@@ -19,6 +19,9 @@ pub struct AuditEvent {
     pub action: String,
     pub encounter_id: Option<String>,
     pub purpose: String,
+    /// Where the access came from (see `Actor::source`); absent in events from before schema v7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -46,6 +49,11 @@ impl AuditEvent {
             &self.purpose,
         ] {
             h.update(field.as_bytes());
+            h.update([0x1f]);
+        }
+        // Events from before sources were recorded hash as they always did.
+        if let Some(source) = &self.source {
+            h.update(source.as_bytes());
             h.update([0x1f]);
         }
         hex::encode(h.finalize())
@@ -78,13 +86,14 @@ pub(crate) fn append(
         action: action.into(),
         encounter_id: encounter.map(str::to_string),
         purpose: purpose.into(),
+        source: actor.source.clone(),
         prev_hash: prev,
         hash: String::new(),
     };
     e.hash = e.expected_hash();
     tx.execute(
-        "INSERT INTO audit_events (seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO audit_events (seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             e.seq,
             e.at_ms,
@@ -94,7 +103,8 @@ pub(crate) fn append(
             e.encounter_id,
             e.purpose,
             e.prev_hash,
-            e.hash
+            e.hash,
+            e.source
         ],
     )?;
     Ok(())
@@ -117,7 +127,7 @@ impl Store {
 
     pub fn audit_events(&self, encounter: Option<&str>) -> Result<Vec<AuditEvent>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash
+            "SELECT seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash, source
              FROM audit_events WHERE ?1 IS NULL OR encounter_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt.query_map([encounter], |r| {
@@ -131,6 +141,7 @@ impl Store {
                 purpose: r.get(6)?,
                 prev_hash: r.get(7)?,
                 hash: r.get(8)?,
+                source: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

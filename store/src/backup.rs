@@ -262,6 +262,7 @@ mod tests {
         Actor {
             name: "drbob".into(),
             role: Role::Physician,
+            source: None,
         }
     }
 

@@ -177,8 +177,16 @@ CREATE TRIGGER audit_events_kept BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit events are kept'); END;
 "#;
 
+/// Version 7: where an audited access came from (the client's address, or "local" for the box's
+/// own command line); covered by the event's hash.
+const SCHEMA_V7: &str = r#"
+ALTER TABLE audit_events ADD COLUMN source TEXT;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 6] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
+const MIGRATIONS: [&str; 7] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+];
 
 impl Store {
     /// Creates a new store: a fresh random key in `key_path` (mode 0600) and an empty encrypted

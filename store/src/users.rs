@@ -44,6 +44,9 @@ impl Role {
 pub struct Actor {
     pub name: String,
     pub role: Role,
+    /// Where the request came from: the client's address, "local" for the box's own command
+    /// line, None for the appliance's own components. Recorded with every audit event.
+    pub source: Option<String>,
 }
 
 impl Actor {
@@ -51,6 +54,7 @@ impl Actor {
         Actor {
             name: format!("system:{component}"),
             role: Role::System,
+            source: None,
         }
     }
 }
@@ -169,7 +173,7 @@ impl Store {
     /// Checks a user's password; the attempt is audited either way. After
     /// [`LoginPolicy::max_failures`] wrong passwords in a row the account is locked for a while,
     /// and even the right password is refused until then.
-    pub fn authenticate(&mut self, name: &str, password: &str) -> Result<Actor, StoreError> {
+    pub fn authenticate(&mut self, name: &str, password: &str, source: Option<&str>) -> Result<Actor, StoreError> {
         let now = crate::now_ms();
         let policy = self.login_policy;
         let row: Option<(String, String, i64)> = self
@@ -187,6 +191,7 @@ impl Store {
                 &Actor {
                     name: name.into(),
                     role: Role::System,
+                    source: source.map(str::to_string),
                 },
                 "login.unknown_user",
                 None,
@@ -199,6 +204,7 @@ impl Store {
         let actor = Actor {
             name: name.into(),
             role,
+            source: source.map(str::to_string),
         };
         if locked_until > now {
             crate::audit::append(&tx, &actor, "login.locked", None, "authentication")?;

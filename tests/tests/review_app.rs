@@ -474,6 +474,8 @@ fn repeated_wrong_passwords_lock_the_account_until_it_admin_unlocks_it() {
         "{}",
         audit.body
     );
+    // Each attempt names the address it came from.
+    assert!(audit.body.contains("<td>127.0.0.1</td>"), "{}", audit.body);
 }
 
 #[test]

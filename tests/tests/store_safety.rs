@@ -139,6 +139,31 @@ fn the_audit_chain_detects_an_edited_event() {
         "{}",
         text(&out)
     );
+
+    // Where an access came from is part of the event: recorded, and covered by its hash.
+    let app = Appliance::new();
+    app.add_user("auditor_b", "auditor");
+    let conn = app.open_raw();
+    let (seq, source): (i64, Option<String>) = conn
+        .query_row(
+            "SELECT seq, source FROM audit_events WHERE action = 'user.add:auditor'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(source.as_deref(), Some("local"), "the box's own command line");
+    for forged in ["'10.20.0.7'", "NULL"] {
+        conn.execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS audit_events_append_only; UPDATE audit_events SET source = {forged} WHERE seq = {seq}"
+        ))
+        .unwrap();
+        let out = app.run(&["audit", "verify"], None);
+        assert!(
+            !out.status.success() && text(&out).contains(&format!("event {seq}")),
+            "source set to {forged}: {}",
+            text(&out)
+        );
+    }
 }
 
 #[test]

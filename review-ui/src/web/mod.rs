@@ -357,14 +357,39 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// The client's address, for the audit trail.
+pub struct Source(pub Option<String>);
+
+impl Source {
+    fn of(parts: &Parts) -> Source {
+        Source(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_canonical().to_string()),
+        )
+    }
+}
+
+impl<S: Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source::of(parts))
+    }
+}
+
 impl FromRequestParts<Arc<App>> for User {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         let token = session_token(&parts.headers).ok_or(WebError::LoginRequired(NoSession::Missing))?;
         let session = app.sessions.touch(&token).map_err(WebError::LoginRequired)?;
+        // The address of this request, not of the login: a session used from elsewhere shows.
+        let mut actor = session.actor;
+        actor.source = Source::of(parts).0;
         Ok(User {
-            actor: session.actor,
+            actor,
             csrf: session.csrf,
             token,
         })

@@ -184,13 +184,21 @@ fn session_cookie(token: &str, max_age_s: u64) -> String {
     format!("{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_s}")
 }
 
-async fn login(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Page {
+async fn login(
+    State(app): State<Arc<App>>,
+    super::Source(source): super::Source,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Page {
     // Whatever session the browser had ends here: a new login always gets a new token.
     if let Some(old) = session_token(&headers) {
         app.sessions.end(&old);
     }
     let LoginForm { user, password } = form;
-    match app.db(move |s| s.authenticate(&user, &password)).await {
+    match app
+        .db(move |s| s.authenticate(&user, &password, source.as_deref()))
+        .await
+    {
         Ok(actor) => {
             tracing::info!(user = %actor.name, "login");
             let token = app.sessions.start(actor);
@@ -651,7 +659,7 @@ async fn sign(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, F
 
 /// The password must be the logged-in user's own; a wrong one counts towards lockout.
 fn reauthenticate(s: &mut store::Store, actor: &store::Actor, password: &str) -> Result<store::Actor, StoreError> {
-    match s.authenticate(&actor.name, password) {
+    match s.authenticate(&actor.name, password, actor.source.as_deref()) {
         Ok(a) if a == *actor => Ok(a),
         Ok(_) | Err(StoreError::WrongPassword(_) | StoreError::LockedOut { .. }) => Err(StoreError::Forbidden {
             actor: actor.name.clone(),
@@ -1012,12 +1020,13 @@ async fn audit_page(State(app): State<Arc<App>>, user: User, Query(q): Query<Aud
                 a href={ "/audit/export.csv?encounter=" (encounter) "&actor=" (who) } { "Export CSV" }
             }
             table.audit {
-                thead { tr { th { "#" } th { "When" } th { "Who" } th { "Role" } th { "Action" } th { "Encounter" } th { "Purpose" } } }
+                thead { tr { th { "#" } th { "When" } th { "Who" } th { "Role" } th { "Action" } th { "Encounter" } th { "Purpose" } th { "From" } } }
                 tbody {
                     @for e in events.iter().rev().take(500) {
                         tr class=(if e.purpose.starts_with("break-glass") { "breakglass" } else { "" }) {
                             td { (e.seq) } td { (when(e.at_ms)) } td { (e.actor) } td { (e.role) } td { (e.action) }
                             td { (e.encounter_id.as_deref().unwrap_or("")) } td { (e.purpose) }
+                            td { (e.source.as_deref().unwrap_or("")) }
                         }
                     }
                 }
@@ -1038,7 +1047,7 @@ fn csv_field(s: &str) -> String {
 
 async fn audit_csv(State(app): State<Arc<App>>, user: User, Query(q): Query<AuditQuery>) -> Page {
     let (events, _) = audit_events(&app, &user, q).await?;
-    let mut out = String::from("seq,at,actor,role,action,encounter,purpose,prev_hash,hash\n");
+    let mut out = String::from("seq,at,actor,role,action,encounter,purpose,source,prev_hash,hash\n");
     for e in &events {
         let row = [
             e.seq.to_string(),
@@ -1048,6 +1057,7 @@ async fn audit_csv(State(app): State<Arc<App>>, user: User, Query(q): Query<Audi
             e.action.clone(),
             e.encounter_id.clone().unwrap_or_default(),
             e.purpose.clone(),
+            e.source.clone().unwrap_or_default(),
             e.prev_hash.clone(),
             e.hash.clone(),
         ];

@@ -111,6 +111,7 @@ mod tests {
         let actor = Actor {
             name: "a".into(),
             role: Role::Physician,
+            source: None,
         };
         let t1 = sessions.start(actor.clone());
         let t2 = sessions.start(actor);

@@ -3,10 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use std::io::IsTerminal;
+
+use anyhow::{Context as _, Result, bail};
 use store::{Actor, Store};
 
-use crate::commands::{Context, local_operator};
+use crate::commands::{Context, local_operator, read_password};
 use crate::lock::PipelineLock;
 
 /// A backup while everything keeps running: one consistent, encrypted copy.
@@ -66,6 +68,52 @@ pub fn rekey(ctx: &Context) -> Result<ExitCode> {
     println!(
         "database re-encrypted with a new key in {:.1} s; {} holds it now (backups made before are still under the old key)",
         started.elapsed().as_secs_f64(),
+        ctx.home.key().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A new operator passphrase: from a file (scripts, provisioning), else typed twice at a
+/// prompt, else one line of stdin.
+pub fn new_passphrase(file: Option<&Path>) -> Result<String> {
+    let passphrase = match file {
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the passphrase from {}", f.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_string(),
+        None => {
+            let first = read_password("new passphrase for the database key: ")?;
+            if std::io::stdin().is_terminal() && read_password("again: ")? != first {
+                bail!("the two passphrases differ; nothing was changed");
+            }
+            first
+        }
+    };
+    if passphrase.chars().count() < 12 {
+        bail!("the passphrase must have at least 12 characters; nothing was changed");
+    }
+    Ok(passphrase)
+}
+
+/// Seals the key file with an operator passphrase: a copy of the disk alone no longer opens the
+/// database. The service then needs the passphrase at every start.
+pub fn seal_key(ctx: &Context, passphrase_file: Option<&Path>) -> Result<ExitCode> {
+    let passphrase = new_passphrase(passphrase_file)?;
+    Store::seal_key(&ctx.home.db(), &ctx.home.key(), Some(&passphrase), &local_operator())?;
+    println!(
+        "{} is sealed with the passphrase. The service needs it at every start: as the systemd credential \
+         scribe-key-passphrase (systemd-creds encrypt, LoadCredentialEncrypted= in scribe.service), or in the \
+         file named by SCRIBE_KEY_PASSPHRASE_FILE; the command line asks for it. Keep it apart from backups.",
+        ctx.home.key().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stores the key plain again (mode 0600), for boxes that start unattended without credentials.
+pub fn unseal_key(ctx: &Context) -> Result<ExitCode> {
+    Store::seal_key(&ctx.home.db(), &ctx.home.key(), None, &local_operator())?;
+    println!(
+        "{} holds the key without a passphrase again (mode 0600)",
         ctx.home.key().display()
     );
     Ok(ExitCode::SUCCESS)

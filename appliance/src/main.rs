@@ -19,6 +19,7 @@ mod supervisor;
 mod templates;
 mod update;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,6 +65,10 @@ enum Command {
         /// Install the models from this folder (e.g. a USB stick) instead of the package registries.
         #[arg(long, value_name = "DIR")]
         models_from: Option<PathBuf>,
+        /// Seal the database key with the operator passphrase in this file (at least 12
+        /// characters); the service then needs it at every start.
+        #[arg(long, value_name = "FILE")]
+        key_passphrase_file: Option<PathBuf>,
         /// Rewrite a config that differs from these settings.
         #[arg(long)]
         force: bool,
@@ -246,6 +251,13 @@ enum DbCommand {
     Check,
     /// Delete the recordings the retention policy ([retention] in the config) says are due.
     Retention,
+    /// Seal the key file with an operator passphrase (typed twice, or from --passphrase-file).
+    SealKey {
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Store the key file without a passphrase again.
+    UnsealKey,
 }
 
 #[derive(Subcommand)]
@@ -354,6 +366,15 @@ fn main() -> ExitCode {
         return fail(e);
     }
     let logs = (touches_home && home.dir.exists()).then(|| home.logs());
+    // A sealed key with no passphrase in the environment: ask the person at the terminal, once.
+    let passphrase_given =
+        std::env::var_os("SCRIBE_KEY_PASSPHRASE_FILE").is_some() || std::env::var_os("CREDENTIALS_DIRECTORY").is_some();
+    if touches_home && !passphrase_given && store::key_is_sealed(&home.key()) && std::io::stdin().is_terminal() {
+        match commands::read_password("database key passphrase: ") {
+            Ok(p) => store::provide_key_passphrase(p),
+            Err(e) => return fail(e),
+        }
+    }
     logging::init(logs.as_deref());
     let mut ctx = match commands::Context::new(home, cli.models) {
         Ok(c) => c,
@@ -367,6 +388,7 @@ fn main() -> ExitCode {
             allow,
             profile,
             models_from,
+            key_passphrase_file,
             force,
         } => provision::provision(
             &ctx,
@@ -376,6 +398,7 @@ fn main() -> ExitCode {
                 allow: &allow,
                 profile: &profile,
                 models_from: models_from.as_deref(),
+                key_passphrase_file: key_passphrase_file.as_deref(),
                 force,
             },
         ),
@@ -440,6 +463,8 @@ fn main() -> ExitCode {
             DbCommand::Rekey => database::rekey(&ctx),
             DbCommand::Check => database::check(&ctx),
             DbCommand::Retention => database::retention(&ctx),
+            DbCommand::SealKey { passphrase_file } => database::seal_key(&ctx, passphrase_file.as_deref()),
+            DbCommand::UnsealKey => database::unseal_key(&ctx),
         },
         Command::Update { root, command } => {
             let releases = firmware::Releases::new(root);

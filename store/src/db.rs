@@ -195,7 +195,7 @@ impl Store {
         if db_path.exists() {
             return Err(StoreError::DatabaseExists(db_path.to_path_buf()));
         }
-        let key = keyfile::create(key_path)?;
+        let key = keyfile::create(key_path, None)?;
         let conn = Connection::open(db_path)?;
         conn.pragma_update(None, "key", key.pragma_value())?;
         let mut store = Store::configure(conn, db_path)?;
@@ -337,7 +337,7 @@ mod tests {
         assert!(!head.starts_with(b"SQLite format 3"));
 
         let other = dir.path().join("other-key");
-        keyfile::create(&other).unwrap();
+        keyfile::create(&other, None).unwrap();
         let err = Store::open(&db, &other).err().unwrap();
         assert!(matches!(err, StoreError::WrongKey { .. }), "{err}");
         assert!(err.to_string().contains("other-key"), "{err}");

@@ -6,6 +6,12 @@ pub enum StoreError {
     KeyFileMissing(PathBuf),
     #[error("key file {path} is not a valid Scribe key ({why})")]
     KeyFileInvalid { path: PathBuf, why: String },
+    #[error(
+        "the database key {0} is locked with an operator passphrase: give it in the file named by SCRIBE_KEY_PASSPHRASE_FILE, as the service's systemd credential `scribe-key-passphrase`, or at the prompt"
+    )]
+    KeyLocked(PathBuf),
+    #[error("wrong passphrase for the database key {0}")]
+    KeyPassphraseWrong(PathBuf),
     #[error("key file {0} already exists; refusing to overwrite the key of an existing store")]
     KeyFileExists(PathBuf),
     #[error("database {0} does not exist; run `scribe init` first")]

@@ -23,6 +23,7 @@ pub use backup::{BackupReport, HealthReport};
 pub use db::Store;
 pub use encounter::{Encounter, EncounterId, JobRun, NewEncounter, Source, State};
 pub use error::StoreError;
+pub use keyfile::{is_sealed as key_is_sealed, provide_passphrase as provide_key_passphrase};
 pub use retention::AudioRetention;
 pub use review::{Access, InboxItem};
 pub use signing::{Addendum, SignedNote, Verification, rfc3339_utc};

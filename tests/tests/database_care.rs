@@ -140,3 +140,92 @@ fn retention_deletes_a_signed_visits_audio_audited_and_keeps_the_rest() {
     let r = doctor.get(&format!("/encounters/{signed}/audio?start_ms=0&end_ms=1000"));
     assert_eq!(r.status, 410, "{r:?}");
 }
+
+/// IT seals the key with an operator passphrase: a copy of the disk alone no longer opens the
+/// database; the passphrase comes from a file or the service's systemd credential; a rotated key
+/// stays sealed; unsealing gives the plain file back.
+#[test]
+fn a_key_sealed_with_a_passphrase_opens_only_with_it() {
+    let app = Appliance::new();
+    let id = signed_visit(&app);
+    let plain_key = std::fs::read_to_string(app.key()).unwrap().trim().to_string();
+    let secrets = tempfile::tempdir().unwrap();
+    let (right, wrong, short) = (
+        secrets.path().join("right"),
+        secrets.path().join("wrong"),
+        secrets.path().join("short"),
+    );
+    std::fs::write(&right, "correct horse battery staple\n").unwrap();
+    std::fs::write(&wrong, "correct horse battery stable\n").unwrap();
+    std::fs::write(&short, "tooshort\n").unwrap();
+    let with = |file: &std::path::Path, args: &[&str]| {
+        let mut cmd = app.command(args);
+        cmd.env("SCRIBE_KEY_PASSPHRASE_FILE", file);
+        cmd.output().unwrap()
+    };
+
+    let out = app.run(&["db", "seal-key", "--passphrase-file", short.to_str().unwrap()], None);
+    assert!(
+        !out.status.success() && text(&out).contains("at least 12 characters"),
+        "{}",
+        text(&out)
+    );
+    ok(&app, &["db", "seal-key", "--passphrase-file", right.to_str().unwrap()]);
+    let sealed = std::fs::read_to_string(app.key()).unwrap();
+    assert!(sealed.starts_with("scribe-key-sealed-v1"), "{sealed}");
+    assert!(
+        !sealed.contains(&plain_key),
+        "the key itself is not in the file any more"
+    );
+
+    // Without the passphrase, with a wrong one: clear errors, nothing opened.
+    let out = app.run(&["verify", &id], None);
+    assert!(
+        !out.status.success() && text(&out).contains("locked with an operator passphrase"),
+        "{}",
+        text(&out)
+    );
+    let out = with(&wrong, &["verify", &id]);
+    assert!(
+        !out.status.success() && text(&out).contains("wrong passphrase"),
+        "{}",
+        text(&out)
+    );
+    let out = with(&right, &["verify", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    // As systemd hands it over: a credential file in $CREDENTIALS_DIRECTORY.
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::copy(&right, credentials.path().join("scribe-key-passphrase")).unwrap();
+    let out = app
+        .command(&["db", "check"])
+        .env("CREDENTIALS_DIRECTORY", credentials.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Rotation keeps it sealed, with the same passphrase.
+    let out = with(&right, &["db", "rekey"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        std::fs::read_to_string(app.key())
+            .unwrap()
+            .starts_with("scribe-key-sealed-v1")
+    );
+    assert!(!with(&wrong, &["verify", &id]).status.success());
+    let out = with(&right, &["verify", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Unsealed: the plain key file again, opening without a passphrase; both changes audited.
+    let out = with(&right, &["db", "unseal-key"]);
+    assert!(out.status.success(), "{}", text(&out));
+    ok(&app, &["verify", &id]);
+    let conn = app.open_raw();
+    let actions: Vec<String> = conn
+        .prepare("SELECT action FROM audit_events WHERE action LIKE 'key.%' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(actions, ["key.seal", "key.rotate", "key.unseal"]);
+}

@@ -111,3 +111,55 @@ fn provisioning_a_blank_box_twice_changes_nothing_the_second_time() {
     let out = app.run(&["models", "verify", "--profile", "test"], None);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn provisioning_can_seal_the_key_with_an_operator_passphrase() {
+    let app = Appliance {
+        home: tempfile::tempdir().unwrap(),
+        models: models_dir(),
+    };
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = secrets.path().join("operator-passphrase");
+    std::fs::write(&secret, "a long operator passphrase\n").unwrap();
+    let run = || {
+        let mut cmd = app.command(&[
+            "provision",
+            "--clinic",
+            "Riverside",
+            "--allow",
+            "10.20.0.0/16",
+            "--profile",
+            "test",
+            "--models-from",
+            models_dir().to_str().unwrap(),
+            "--key-passphrase-file",
+            secret.to_str().unwrap(),
+        ]);
+        cmd.env("SCRIBE_KEY_PASSPHRASE_FILE", &secret);
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"correct horse admin\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("sealed with the operator passphrase"),
+        "{}",
+        text(&out)
+    );
+    let key = std::fs::read_to_string(app.home().join("scribe.key")).unwrap();
+    assert!(key.starts_with("scribe-key-sealed-v1"), "{key}");
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("sealed with an operator passphrase: kept"),
+        "{}",
+        text(&out)
+    );
+}

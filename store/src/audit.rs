@@ -181,3 +181,69 @@ pub(crate) fn check_chain(events: &[AuditEvent]) -> ChainReport {
         broken_at: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real chain of five events from a fresh store.
+    fn chain() -> Vec<AuditEvent> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("db"), &dir.path().join("key")).unwrap();
+        let who = Actor {
+            name: "drbob".into(),
+            role: crate::Role::Physician,
+            source: Some("10.20.0.7".into()),
+        };
+        for i in 0..5 {
+            store
+                .audit(&who, &format!("note.read:{i}"), Some("e1"), "treatment")
+                .unwrap();
+        }
+        let events = store.audit_events(None).unwrap();
+        assert_eq!(check_chain(&events).broken_at, None);
+        events
+    }
+
+    fn broken_at(events: &[AuditEvent]) -> i64 {
+        check_chain(events).broken_at.expect("the change is caught").0
+    }
+
+    #[test]
+    fn edits_deletions_insertions_and_reorderings_are_caught() {
+        let events = chain();
+        let n = events.len();
+
+        let mut edited = events.clone();
+        edited[2].purpose = "billing".into();
+        assert_eq!(broken_at(&edited), 3);
+
+        let mut deleted = events.clone();
+        deleted.remove(2);
+        assert_eq!(broken_at(&deleted), 4, "the event after the gap");
+
+        // An inserted event with a hash that matches its own contents and links to its
+        // predecessor: the sequence numbers (or, renumbered, the next link) give it away.
+        let mut inserted = events.clone();
+        let mut forged = events[1].clone();
+        forged.action = "note.read:forged".into();
+        forged.hash = forged.expected_hash();
+        inserted.insert(2, forged);
+        assert!(broken_at(&inserted) <= 3);
+        let mut renumbered = inserted.clone();
+        for (i, e) in renumbered.iter_mut().enumerate() {
+            e.seq = i as i64 + 1;
+        }
+        assert!(broken_at(&renumbered) <= 3);
+
+        let mut reordered = events.clone();
+        reordered.swap(1, 3);
+        assert_eq!(broken_at(&reordered), reordered[1].seq);
+
+        assert_eq!(
+            check_chain(&events[..n - 1]).broken_at,
+            None,
+            "cut from the end: see audit_head"
+        );
+    }
+}

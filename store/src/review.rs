@@ -105,13 +105,7 @@ impl Store {
     /// The encounters `by` may open, newest first, with their draft's flag count. Reading the
     /// inbox is itself audited (labels may identify patients).
     pub fn inbox(&mut self, by: &Actor) -> Result<Vec<InboxItem>, StoreError> {
-        if !matches!(by.role, Role::Clinician | Role::Physician) {
-            return Err(StoreError::Forbidden {
-                actor: by.name.clone(),
-                role: by.role.as_str().into(),
-                action: "open an inbox of encounters".into(),
-            });
-        }
+        crate::Permission::OpenInbox.check(by)?;
         let tx = self.write_tx()?;
         let encounters: Vec<Encounter> = {
             let mut stmt = tx.prepare(&format!(
@@ -159,13 +153,7 @@ impl Store {
     /// required and kept in the audit trail; the grant lasts an hour.
     pub fn break_glass(&mut self, by: &Actor, id: &str, reason: &str) -> Result<(), StoreError> {
         let reason = reason.trim();
-        if by.role != Role::Physician {
-            return Err(StoreError::Forbidden {
-                actor: by.name.clone(),
-                role: by.role.as_str().into(),
-                action: "use break-glass access".into(),
-            });
-        }
+        crate::Permission::UseBreakGlass.check(by)?;
         if reason.chars().count() < 10 {
             return Err(StoreError::Invalid(
                 "break-glass access needs a reason (at least 10 characters)".into(),
@@ -194,13 +182,7 @@ impl Store {
         base_version: u32,
         draft: &Draft,
     ) -> Result<u32, StoreError> {
-        if !matches!(by.role, Role::Clinician | Role::Physician) {
-            return Err(StoreError::Forbidden {
-                actor: by.name.clone(),
-                role: by.role.as_str().into(),
-                action: "edit drafts".into(),
-            });
-        }
+        crate::Permission::EditDrafts.check(by)?;
         let tx = self.write_tx()?;
         let purpose = authorize(&tx, by, id, "edit the draft", "treatment")?;
         let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encounter::transition;
 use crate::review::authorize;
-use crate::{Actor, Role, State, Store, StoreError, audit};
+use crate::{Actor, State, Store, StoreError, audit};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignedNote {
@@ -149,14 +149,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 fn only_physicians_sign(signer: &Actor) -> Result<(), StoreError> {
-    if signer.role == Role::Physician {
-        return Ok(());
-    }
-    Err(StoreError::Forbidden {
-        actor: signer.name.clone(),
-        role: signer.role.as_str().into(),
-        action: "sign notes (only physicians sign)".into(),
-    })
+    crate::Permission::SignNotes.check(signer)
 }
 
 /// The SHA-256 of a canonical text, the appliance's Ed25519 signature over it, and the key's id.

@@ -87,12 +87,8 @@ pub struct UserInfo {
 impl Store {
     /// Everyone with an account; for IT admins.
     pub fn users(&mut self, by: &Actor) -> Result<Vec<UserInfo>, StoreError> {
-        if by.role != Role::ItAdmin && by.role != Role::System {
-            return Err(StoreError::Forbidden {
-                actor: by.name.clone(),
-                role: by.role.as_str().into(),
-                action: "list users".into(),
-            });
+        if by.role != Role::System {
+            crate::Permission::ManageUsers.check(by)?;
         }
         let now = crate::now_ms();
         let mut stmt = self
@@ -120,13 +116,7 @@ impl Store {
 
     /// Clears a lockout (IT admin), audited.
     pub fn unlock_user(&mut self, by: &Actor, name: &str) -> Result<(), StoreError> {
-        if by.role != Role::ItAdmin {
-            return Err(StoreError::Forbidden {
-                actor: by.name.clone(),
-                role: by.role.as_str().into(),
-                action: "unlock users".into(),
-            });
-        }
+        crate::Permission::ManageUsers.check(by)?;
         let tx = self.write_tx()?;
         let n = tx.execute(
             "UPDATE users SET failed_logins = 0, locked_until_ms = 0 WHERE name = ?1",

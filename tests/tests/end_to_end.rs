@@ -58,7 +58,7 @@ fn a_recorded_visit_becomes_a_signed_verified_note() {
     let nurse = app.add_user("nurse_joy", "clinician");
     let out = app.run(&["sign", &id, "--user", "nurse_joy"], Some(&format!("{nurse}\n")));
     assert!(
-        !out.status.success() && text(&out).contains("only physicians sign"),
+        !out.status.success() && text(&out).contains("may not sign notes"),
         "{}",
         text(&out)
     );

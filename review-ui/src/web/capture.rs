@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
-use store::{Actor, NewEncounter, Role, State as EncounterState, StoreError};
+use store::{Actor, NewEncounter, Permission, State as EncounterState, StoreError};
 
 use super::pages::layout;
 use super::{App, User, WebError};
@@ -27,7 +27,7 @@ type Page = Result<Response, WebError>;
 const MAX_CHUNK_SAMPLES: usize = 16_000;
 
 pub(super) async fn record_page(user: User) -> Page {
-    user.require(&[Role::Clinician, Role::Physician], "record visits")?;
+    user.require(Permission::RecordVisits)?;
     Ok(layout(
         "Record a visit",
         Some(&user),
@@ -70,7 +70,7 @@ pub(super) struct NewRecording {
 
 pub(super) async fn create_recording(State(app): State<Arc<App>>, user: User, Form(form): Form<NewRecording>) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Clinician, Role::Physician], "record visits")?;
+    user.require(Permission::RecordVisits)?;
     let new = new_encounter(&form.label, &form.template, &form.physician)?;
     let actor = user.actor.clone();
     let id = app.db(move |s| s.start_recording(&actor, &new)).await?;
@@ -93,7 +93,7 @@ fn new_encounter(label: &str, template: &str, physician: &str) -> Result<NewEnco
 /// An uploaded recording: read within the size limit, decoded and checked in full, and only then
 /// stored as a new encounter, so a bad file leaves nothing behind.
 pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Multipart) -> Page {
-    user.require(&[Role::Clinician, Role::Physician], "upload recordings")?;
+    user.require(Permission::UploadRecordings)?;
     let limits = app.config.upload_limits;
     let too_large = |bytes: u64| {
         WebError::TooLarge(
@@ -168,7 +168,7 @@ fn form_error(e: MultipartError) -> WebError {
 }
 
 pub(super) async fn recorder(State(app): State<Arc<App>>, user: User, Path(id): Path<String>) -> Page {
-    user.require(&[Role::Clinician, Role::Physician], "record visits")?;
+    user.require(Permission::RecordVisits)?;
     let actor = user.actor.clone();
     let target = id.clone();
     let encounter = app
@@ -223,7 +223,7 @@ pub(super) async fn stream(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Page {
     user.check_csrf(&q.csrf)?;
-    user.require(&[Role::Clinician, Role::Physician], "record visits")?;
+    user.require(Permission::RecordVisits)?;
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
         && origin.split_once("://").map(|(_, h)| h) != host

@@ -19,7 +19,7 @@ use axum::extract::{FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use store::{Actor, Role, Store, StoreError};
+use store::{Actor, Permission, Store, StoreError};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -322,14 +322,16 @@ pub struct User {
 }
 
 impl User {
-    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), WebError> {
-        if roles.contains(&self.actor.role) {
+    /// The role check every route makes first, from the same table the store consults.
+    pub fn require(&self, permission: Permission) -> Result<(), WebError> {
+        if permission.allows(self.actor.role) {
             Ok(())
         } else {
             Err(WebError::Forbidden(format!(
-                "{} ({}) may not {what}",
+                "{} ({}) may not {}",
                 self.actor.name,
-                self.actor.role.as_str()
+                self.actor.role.as_str(),
+                permission.describe()
             )))
         }
     }

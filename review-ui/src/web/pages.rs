@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 use protocol::{Draft, FlagKind, Transcript};
 use serde::Deserialize;
-use store::{Access, Encounter, Role, State as EncounterState, StoreError, Verification, rfc3339_utc};
+use store::{Access, Encounter, Permission, Role, State as EncounterState, StoreError, Verification, rfc3339_utc};
 
 use super::{App, COOKIE, User, WebError, session_token};
 use crate::export::{self, SignedRecord};
@@ -239,7 +239,7 @@ async fn logout(State(app): State<Arc<App>>, user: User, Form(form): Form<CsrfFo
 }
 
 async fn inbox(State(app): State<Arc<App>>, user: User) -> Page {
-    user.require(&[Role::Clinician, Role::Physician], "open an inbox")?;
+    user.require(Permission::OpenInbox)?;
     let actor = user.actor.clone();
     let items = app.db(move |s| s.inbox(&actor)).await?;
     let (to_review, other): (Vec<_>, Vec<_>) = items
@@ -335,7 +335,7 @@ async fn load_encounter(app: &Arc<App>, user: &User, id: String) -> Result<Encou
 }
 
 async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<String>) -> Page {
-    user.require(&[Role::Clinician, Role::Physician], "open encounters")?;
+    user.require(Permission::OpenVisits)?;
     let view = load_encounter(&app, &user, id).await?;
     let e = &view.encounter;
     let title = if e.label.is_empty() {
@@ -539,7 +539,7 @@ async fn break_glass(
     Form(form): Form<BreakGlassForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Physician], "use break-glass access")?;
+    user.require(Permission::UseBreakGlass)?;
     let actor = user.actor.clone();
     let target = id.clone();
     app.db(move |s| s.break_glass(&actor, &target, &form.reason)).await?;
@@ -564,7 +564,7 @@ async fn edit_sentence(
     Form(form): Form<EditForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Clinician, Role::Physician], "edit drafts")?;
+    user.require(Permission::EditDrafts)?;
     let actor = user.actor.clone();
     let target = id.clone();
     app.db(move |s| {
@@ -592,7 +592,7 @@ async fn edit_sentence(
 }
 
 async fn sign_page(State(app): State<Arc<App>>, user: User, Path(id): Path<String>) -> Page {
-    user.require(&[Role::Physician], "sign notes")?;
+    user.require(Permission::SignNotes)?;
     let view = load_encounter(&app, &user, id).await?;
     if !view.access.allows() {
         return Err(WebError::Forbidden("not your encounter".into()));
@@ -635,7 +635,7 @@ struct SignForm {
 /// Re-authenticates the session's user with their password, then signs.
 async fn sign(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, Form(form): Form<SignForm>) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Physician], "sign notes")?;
+    user.require(Permission::SignNotes)?;
     let actor = user.actor.clone();
     let target = id.clone();
     app.db(move |s| {
@@ -684,7 +684,7 @@ async fn add_addendum(
     Form(form): Form<AddendumForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Physician], "amend notes")?;
+    user.require(Permission::AmendNotes)?;
     let actor = user.actor.clone();
     let target = id.clone();
     app.db(move |s| {
@@ -703,7 +703,7 @@ struct AudioQuery {
 
 /// A span of the recording as WAV, decrypted for this request only.
 async fn audio(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, Query(q): Query<AudioQuery>) -> Page {
-    user.require(&[Role::Clinician, Role::Physician], "play recordings")?;
+    user.require(Permission::PlayRecordings)?;
     if q.end_ms <= q.start_ms || q.end_ms - q.start_ms > 10 * 60 * 1000 {
         return Err(WebError::BadRequest("a playable span is up to 10 minutes".into()));
     }
@@ -733,7 +733,7 @@ async fn render_export(
     format: &str,
     destination: &str,
 ) -> Result<String, WebError> {
-    user.require(&[Role::Physician], "export notes")?;
+    user.require(Permission::ExportNotes)?;
     export_format(format)?;
     let actor = user.actor.clone();
     let clinic = app.config.clinic.clone();
@@ -798,7 +798,7 @@ fn fhir() -> String {
 /// Sends a signed note to the configured export folder or to an allow-listed EHR endpoint.
 async fn send(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, Form(form): Form<SendForm>) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Physician], "export notes")?;
+    user.require(Permission::ExportNotes)?;
     // Whose note it is comes before where it is going.
     let (actor, target) = (user.actor.clone(), id.clone());
     if !app.db(move |s| s.access(&actor, &target)).await?.allows() {
@@ -856,7 +856,7 @@ fn store_now_ms() -> i64 {
 }
 
 async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
-    user.require(&[Role::ItAdmin], "administer the appliance")?;
+    user.require(Permission::Administer)?;
     let actor = user.actor.clone();
     let (users, queue, chain) = app
         .db(move |s| {
@@ -938,7 +938,7 @@ struct AddUserForm {
 
 async fn add_user(State(app): State<Arc<App>>, user: User, Form(form): Form<AddUserForm>) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::ItAdmin], "add users")?;
+    user.require(Permission::ManageUsers)?;
     let role = Role::parse(&form.role).ok_or_else(|| WebError::BadRequest(format!("no role {}", form.role)))?;
     if form.password.chars().count() < 12 {
         return Err(WebError::BadRequest("passwords have at least 12 characters".into()));
@@ -967,7 +967,7 @@ async fn unlock_user(
     Form(form): Form<CsrfForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::ItAdmin], "unlock users")?;
+    user.require(Permission::ManageUsers)?;
     let actor = user.actor.clone();
     app.db(move |s| s.unlock_user(&actor, &name)).await?;
     Ok(Redirect::to("/admin").into_response())
@@ -984,7 +984,7 @@ async fn audit_events(
     user: &User,
     q: AuditQuery,
 ) -> Result<(Vec<store::AuditEvent>, store::ChainReport), WebError> {
-    user.require(&[Role::ItAdmin, Role::Auditor], "read the audit trail")?;
+    user.require(Permission::ReadAuditTrail)?;
     let actor = user.actor.clone();
     app.db(move |s| {
         let encounter = q.encounter.filter(|e| !e.is_empty());

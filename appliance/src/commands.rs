@@ -585,6 +585,24 @@ pub fn firewall(ctx: &Context, systemd: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn security_owner(ctx: &Context, name: Option<&str>, contact: Option<&str>) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    if let Some(name) = name {
+        let contact = contact.context("--contact: how to reach the new security owner")?;
+        if store.set_security_owner(&local_operator(), name, contact)? {
+            println!("security owner: {name} ({contact}); the change is in the audit trail");
+        } else {
+            println!("security owner: {name} ({contact}), unchanged");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match store.security_owner()? {
+        Some(o) => println!("{} ({}), since {}", o.name, o.contact, store::rfc3339_utc(o.since_ms)),
+        None => println!("no security owner named; `scribe security-owner NAME --contact C` names one"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Signs the chain's head now and prints it, for a copy kept off the appliance.
 pub fn audit_head(ctx: &Context) -> Result<ExitCode> {
     let mut store = ctx.open_store()?;

@@ -57,6 +57,13 @@ enum Command {
         /// The first IT admin's user name.
         #[arg(long, default_value = "admin")]
         admin: String,
+        /// The person accountable for this appliance's PHI risk (shown to IT, in the compliance
+        /// report and in audit exports).
+        #[arg(long)]
+        security_owner: String,
+        /// How to reach the security owner (email or phone).
+        #[arg(long)]
+        security_contact: String,
         /// A network (CIDR) the appliance may talk to: the clinic's subnets, the EHR. Repeatable.
         #[arg(long = "allow", value_name = "CIDR", required = true)]
         allow: Vec<String>,
@@ -176,6 +183,13 @@ enum Command {
         /// networks.
         #[arg(long)]
         systemd: bool,
+    },
+    /// Show the security owner, or name a new one (audited).
+    SecurityOwner {
+        /// The new owner's name; without it, show the current one.
+        name: Option<String>,
+        #[arg(long, requires = "name")]
+        contact: Option<String>,
     },
     /// Backups, restores, key rotation and a full check of the encrypted database.
     Db {
@@ -385,6 +399,8 @@ fn main() -> ExitCode {
         Command::Provision {
             clinic,
             admin,
+            security_owner,
+            security_contact,
             allow,
             profile,
             models_from,
@@ -395,6 +411,8 @@ fn main() -> ExitCode {
             &provision::ProvisionArgs {
                 clinic: &clinic,
                 admin: &admin,
+                security_owner: &security_owner,
+                security_contact: &security_contact,
                 allow: &allow,
                 profile: &profile,
                 models_from: models_from.as_deref(),
@@ -457,6 +475,7 @@ fn main() -> ExitCode {
             AuditCommand::Export { out } => commands::audit_export(&ctx, &out),
         },
         Command::Firewall { systemd } => commands::firewall(&ctx, systemd),
+        Command::SecurityOwner { name, contact } => commands::security_owner(&ctx, name.as_deref(), contact.as_deref()),
         Command::Db { command } => match command {
             DbCommand::Backup { out } => database::backup(&ctx, &out),
             DbCommand::Restore { backup } => database::restore(&ctx, &backup),

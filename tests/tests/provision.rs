@@ -14,6 +14,10 @@ fn provision(app: &Appliance, clinic: &str, from: &std::path::Path, stdin: Optio
             clinic,
             "--admin",
             "ivan",
+            "--security-owner",
+            "Dana Reyes",
+            "--security-contact",
+            "dana@riverside.example",
             "--allow",
             "10.20.0.0/16",
             "--allow",
@@ -66,6 +70,7 @@ fn provisioning_a_blank_box_twice_changes_nothing_the_second_time() {
         "clinic CA created",
         "localhost, 127.0.0.1 new, valid until",
         "ivan created",
+        "Dana Reyes (dana@riverside.example) recorded, audited",
         "installed from",
     ] {
         assert!(first.contains(said), "{said:?} missing: {first}");
@@ -90,6 +95,7 @@ fn provisioning_a_blank_box_twice_changes_nothing_the_second_time() {
         "unchanged",
         "kept (opens with its key)",
         "kept (ivan)",
+        "kept (Dana Reyes, dana@riverside.example)",
         "cert.pem: kept, valid until",
         "already installed",
     ] {
@@ -110,6 +116,31 @@ fn provisioning_a_blank_box_twice_changes_nothing_the_second_time() {
     // The box works: the admin can log in to nothing but admin pages, the models verify.
     let out = app.run(&["models", "verify", "--profile", "test"], None);
     assert!(out.status.success(), "{}", text(&out));
+
+    // The security owner changes hands: audited with both names, and named in audit exports.
+    let out = app.run(&["security-owner", "Sam Ortiz", "--contact", "+1 555 0100"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = app.run(&["security-owner"], None);
+    assert!(text(&out).contains("Sam Ortiz (+1 555 0100), since"), "{}", text(&out));
+    let export = app.home().join("audit.json");
+    let out = app.run(&["audit", "export", export.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let export: serde_json::Value = serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
+    assert_eq!(export["security_owner"]["name"], "Sam Ortiz");
+    let actions: Vec<&str> = export["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("security_owner"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "security_owner.set:Dana Reyes",
+            "security_owner.change:Dana Reyes -> Sam Ortiz"
+        ]
+    );
 }
 
 #[test]
@@ -126,6 +157,10 @@ fn provisioning_can_seal_the_key_with_an_operator_passphrase() {
             "provision",
             "--clinic",
             "Riverside",
+            "--security-owner",
+            "Dana Reyes",
+            "--security-contact",
+            "dana@riverside.example",
             "--allow",
             "10.20.0.0/16",
             "--profile",

@@ -858,7 +858,7 @@ fn store_now_ms() -> i64 {
 async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
     user.require(Permission::Administer)?;
     let actor = user.actor.clone();
-    let (users, queue, chain) = app
+    let (users, queue, chain, owner) = app
         .db(move |s| {
             let users = s.users(&actor)?;
             let mut queue = Vec::new();
@@ -871,7 +871,7 @@ async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
             ] {
                 queue.push((state, s.encounters_in(state)?.len()));
             }
-            Ok((users, queue, s.verify_audit_chain()?))
+            Ok((users, queue, s.verify_audit_chain()?, s.security_owner()?))
         })
         .await?;
     Ok(layout(
@@ -883,6 +883,15 @@ async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
             table.facts {
                 @for (k, v) in &app.config.appliance_facts { tr { th { (k) } td { (v) } } }
                 tr { th { "Audit trail" } td { (chain_status(&chain)) } }
+                tr {
+                    th { "Security owner" }
+                    td {
+                        @match &owner {
+                            Some(o) => { (o.name) " (" (o.contact) ")" }
+                            None => { "not named: scribe security-owner NAME --contact C" }
+                        }
+                    }
+                }
             }
             h2 { "Queue" }
             table.queue { tr { @for (state, _) in &queue { th { (state.as_str().replace('_', " ")) } } } tr { @for (_, n) in &queue { td { (n) } } } }

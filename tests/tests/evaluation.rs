@@ -36,6 +36,13 @@ fn eval_drafts_each_dialogue_and_writes_a_report_with_a_plot() {
     assert!(md.contains("| sentences with valid citations | 100.00 % |"), "{md}");
     let svg = std::fs::read_to_string(app.home().join("report/aci-bench-valid.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("T002"), "{svg}");
+    // The run is part of the drafting model's card from now on.
+    let cards = app.run(&["models", "cards"], None);
+    let cards = String::from_utf8_lossy(&cards.stdout).into_owned();
+    assert!(
+        cards.contains("**Measured on this appliance.**") && cards.contains("ACI-Bench valid, 2 encounters"),
+        "{cards}"
+    );
 
     let missing = app.run(&["eval", "aci-bench", "--data", ACI_MINI, "--split", "train"], None);
     assert!(

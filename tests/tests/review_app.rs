@@ -305,6 +305,11 @@ fn authorization_matrix_every_route_by_every_role() {
             [Login, Deny, Deny, Deny, Deny, Allow(400), Deny, Login],
         ),
         (
+            "GET /admin/compliance",
+            get("/admin/compliance".into()),
+            [Login, Deny, Deny, Deny, Deny, Allow(200), Deny, Login],
+        ),
+        (
             "GET /audit",
             get("/audit".into()),
             [Login, Deny, Deny, Deny, Deny, Allow(200), Allow(200), Login],

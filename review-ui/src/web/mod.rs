@@ -44,6 +44,19 @@ pub struct WebConfig {
     pub export: ExportTargets,
     /// How big and how long an uploaded recording may be.
     pub upload_limits: audio::Limits,
+    /// The compliance report for the admin page; the appliance generates it.
+    pub compliance_report: Option<ComplianceReport>,
+}
+
+/// Generates the compliance report page (HTML) for the IT admin asking; errors are messages.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct ComplianceReport(pub Arc<dyn Fn(&mut Store, &Actor) -> Result<String, String> + Send + Sync>);
+
+impl std::fmt::Debug for ComplianceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ComplianceReport")
+    }
 }
 
 /// The destinations IT configured for signed notes. Nothing else can be reached.
@@ -77,6 +90,7 @@ impl Default for WebConfig {
             appliance_facts: Vec::new(),
             export: ExportTargets::default(),
             upload_limits: audio::Limits::default(),
+            compliance_report: None,
         }
     }
 }

@@ -38,6 +38,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/record/{id}", get(super::capture::recorder))
         .route("/encounters/{id}/stream", get(super::capture::stream))
         .route("/admin", get(admin))
+        .route("/admin/compliance", get(compliance_report))
         .route("/admin/users", post(add_user))
         .route("/admin/users/{name}/unlock", post(unlock_user))
         .route("/audit", get(audit_page))
@@ -855,6 +856,20 @@ fn store_now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The compliance report, generated now from the live configuration (signing the audit head,
+/// which is itself audited).
+async fn compliance_report(State(app): State<Arc<App>>, user: User) -> Page {
+    user.require(Permission::Administer)?;
+    let Some(report) = app.config.compliance_report.clone() else {
+        return Err(WebError::NotFound("no compliance report on this server".into()));
+    };
+    let actor = user.actor.clone();
+    let html = app
+        .db(move |s| (report.0)(s, &actor).map_err(StoreError::Invalid))
+        .await?;
+    Ok(axum::response::Html(html).into_response())
+}
+
 async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
     user.require(Permission::Administer)?;
     let actor = user.actor.clone();
@@ -880,6 +895,7 @@ async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
         false,
         html! {
             h1 { "Appliance" }
+            p { a href="/admin/compliance" { "Compliance report" } " — where PHI travels, who can see it, what the box talks to and keeps, its models, the signed audit head." }
             table.facts {
                 @for (k, v) in &app.config.appliance_facts { tr { th { (k) } td { (v) } } }
                 tr { th { "Audit trail" } td { (chain_status(&chain)) } }

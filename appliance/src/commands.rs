@@ -370,6 +370,7 @@ pub fn show(ctx: &Context, id: &str, as_json: bool) -> Result<ExitCode> {
             "assigned_to": encounter.assigned_to,
             "draft_version": draft_version,
             "draft_models": store.draft_models(id)?,
+            "spoken_instructions": drafting::spoken_instructions(&transcript),
             "failure_reason": encounter.failure_reason,
             "audio_ms": encounter.audio_ms,
             "audio_purged_at": encounter.audio_purged_ms.map(store::rfc3339_utc),

@@ -8,6 +8,7 @@ mod grammar;
 mod numbers;
 mod parse;
 mod prompt;
+mod steering;
 mod template;
 mod validate;
 
@@ -15,5 +16,6 @@ pub use grammar::{grammar, max_tokens};
 pub use numbers::numbers_in;
 pub use parse::{ParseError, drop_repeated_sentences, parse};
 pub use prompt::Prompt;
+pub use steering::{SpokenInstruction, spoken_instructions};
 pub use template::{SectionSpec, Template, TemplateError};
 pub use validate::{ValidationError, validate};

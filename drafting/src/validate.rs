@@ -26,6 +26,7 @@ pub enum ValidationError {
 const LOW_CONFIDENCE: f32 = 0.5;
 
 pub fn validate(draft: &mut Draft, transcript: &Transcript) -> Result<(), ValidationError> {
+    let steering = crate::steering::spoken_instructions(transcript);
     for section in &mut draft.sections {
         for (i, sentence) in section.sentences.iter_mut().enumerate() {
             if sentence.citations.is_empty() {
@@ -44,9 +45,25 @@ pub fn validate(draft: &mut Draft, transcript: &Transcript) -> Result<(), Valida
                 cited.push(segment);
             }
             sentence.flags = flags_for(sentence, &cited);
+            if let Some(phrase) = steered_by(sentence, &steering) {
+                sentence.flags.push(Flag {
+                    kind: FlagKind::SpokenInstruction,
+                    term: phrase,
+                });
+            }
         }
     }
     Ok(())
+}
+
+/// Whether a sentence cites speech addressed to the scribe, or repeats a word or number that only
+/// such speech said.
+fn steered_by(sentence: &Sentence, steering: &[crate::SpokenInstruction]) -> Option<String> {
+    let words: HashSet<String> = crate::steering::content_words(&sentence.text).into_iter().collect();
+    steering
+        .iter()
+        .find(|s| sentence.citations.contains(&s.segment) || s.payload.iter().any(|w| words.contains(w)))
+        .map(|s| format!("S{}: \"{}\"", s.segment, s.phrase))
 }
 
 fn flags_for(sentence: &Sentence, cited: &[&protocol::Segment]) -> Vec<Flag> {

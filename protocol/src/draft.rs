@@ -41,6 +41,9 @@ pub enum FlagKind {
     UnsupportedLaterality,
     /// The sentence asserts what the cited segments deny, or denies what they assert.
     NegationMismatch,
+    /// The sentence cites, or repeats, speech addressed to the scribe ("ignore your instructions
+    /// and write …"): someone in the room tried to steer the note.
+    SpokenInstruction,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

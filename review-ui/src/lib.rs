@@ -60,6 +60,7 @@ pub fn draft_text(d: &Draft) -> String {
                     FlagKind::LowConfidence => "rests on a word the recognizer was unsure of",
                     FlagKind::UnsupportedLaterality => "side not stated in the cited segments",
                     FlagKind::NegationMismatch => "negation differs from the cited segments",
+                    FlagKind::SpokenInstruction => "speech addressed to the scribe tried to steer this",
                 };
                 writeln!(out, "    ⚑ {:?}: {what}", f.term).unwrap();
             }

@@ -438,6 +438,17 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
                     None => p.empty { "No draft yet." },
                     Some((version, draft)) => {
                         @if view.signed.is_none() { h2 { "Draft " span.version { "v" (version) } } }
+                        @let steering = drafting::spoken_instructions(&view.transcript);
+                        @if !steering.is_empty() {
+                            p.warning.steering {
+                                "Someone in the room spoke to the scribe ("
+                                @for (i, s) in steering.iter().enumerate() {
+                                    @if i > 0 { ", " }
+                                    a href={ "#seg-" (s.segment) } { "S" (s.segment) } " “" (s.phrase) "…”"
+                                }
+                                "). The note follows only the template, but check that no sentence says what they asked for."
+                            }
+                        }
                         @for (si, section) in draft.sections.iter().enumerate() {
                             h3 { (section.name) }
                             @if section.sentences.is_empty() { p.empty { "Not discussed." } }
@@ -524,6 +535,7 @@ fn flag_text(kind: FlagKind) -> &'static str {
         FlagKind::LowConfidence => "rests on an uncertain word",
         FlagKind::UnsupportedLaterality => "side not stated in the cited transcript",
         FlagKind::NegationMismatch => "negation differs from the cited transcript",
+        FlagKind::SpokenInstruction => "speech addressed to the scribe tried to steer this",
     }
 }
 

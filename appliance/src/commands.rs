@@ -673,3 +673,84 @@ fn set_echo(on: bool) {
         }
     }
 }
+
+/// `scribe export ID --deidentified`: the visit's note and transcript with the Safe Harbor
+/// identifiers replaced, for quality review. The key back is kept (encrypted, in the database)
+/// only with `keep_key`.
+pub fn export_deidentified(ctx: &Context, id: &str, out: Option<&Path>, keep_key: bool) -> Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let actor = local_operator();
+    let purpose = "quality review: de-identified export";
+    let encounter = store.encounter(id)?;
+    let transcript = store.transcript(&actor, id, purpose)?;
+    let draft = store.latest_draft(&actor, id, purpose)?;
+    let mut deid = review_ui::deid::Deidentifier::new();
+    let mut note = String::new();
+    match &draft {
+        None => note.push_str("(no draft)\n"),
+        Some((version, draft)) => {
+            let state = if encounter.state == State::Signed || encounter.state == State::Amended {
+                "signed"
+            } else {
+                "draft, not signed"
+            };
+            note.push_str(&format!(
+                "## Note ({state}, version {version}, template {})\n\n",
+                draft.template
+            ));
+            for section in &draft.sections {
+                note.push_str(&format!("### {}\n\n", section.name));
+                if section.sentences.is_empty() {
+                    note.push_str("- Not discussed.\n");
+                }
+                for s in &section.sentences {
+                    let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
+                    note.push_str(&format!("- {} [{}]\n", deid.redact(&s.text), cites.join(", ")));
+                }
+                note.push('\n');
+            }
+        }
+    }
+    let mut lines = String::from("## Transcript\n\n");
+    for seg in &transcript.segments {
+        lines.push_str(&format!(
+            "S{} {}: {}\n",
+            seg.id,
+            seg.speaker.as_str(),
+            deid.redact(&seg.text)
+        ));
+    }
+    let key = deid.key();
+    let export_id = if keep_key {
+        let mapping: Vec<serde_json::Value> = key
+            .iter()
+            .map(|(placeholder, kind, value)| json!({"placeholder": placeholder, "kind": kind, "value": value}))
+            .collect();
+        Some(store.keep_deid_key(&actor, id, &serde_json::to_string(&mapping)?)?)
+    } else {
+        None
+    };
+    store.audit(&actor, "export.deidentified", Some(id), purpose)?;
+    let doc = format!(
+        "# De-identified visit{}\n\nHIPAA Safe Harbor identifiers are replaced by placeholders; one placeholder is one \
+         identifier throughout. Years of dates are kept; ages over 89 read \"90 or older\". {} identifiers replaced. \
+         A person reviews this before it leaves the clinic: names said with no cue can slip through.\n\n{note}{lines}",
+        export_id
+            .as_deref()
+            .map(|e| format!(" (export {e})"))
+            .unwrap_or_default(),
+        key.len(),
+    );
+    match out {
+        Some(path) => {
+            std::fs::write(path, &doc).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("written: {}", path.display());
+        }
+        None => print!("{doc}"),
+    }
+    match export_id {
+        Some(e) => eprintln!("re-identification key kept in the encrypted database as export {e}"),
+        None => eprintln!("no re-identification key kept"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -465,6 +465,126 @@ fn failed(id: &str, seconds: f64, e: DraftError) -> EncounterResult {
     }
 }
 
+/// Whether `needle` is still in `haystack`: case-insensitive, and for identifiers made of digits,
+/// by their digits alone (a recognizer writes "555-201-1311" as "555 201 1311" or "5552011311").
+fn still_there(haystack: &str, needle: &str) -> bool {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let needle_digits = digits(needle);
+    if needle_digits.len() >= 4 && needle_digits.len() * 2 >= needle.chars().filter(|c| c.is_alphanumeric()).count() {
+        let hay: Vec<String> = haystack
+            .split(|c: char| c.is_alphabetic() || c == '[' || c == ']')
+            .map(digits)
+            .collect();
+        return hay.iter().any(|h| h.contains(&needle_digits));
+    }
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// `scribe eval deid`: recall of planted Safe Harbor identifiers on synthesized visits, typed or
+/// spoken through the recognizer.
+pub fn deid(ctx: &Context, visits: usize, audio: bool, out: &Path) -> Result<ExitCode> {
+    use std::collections::BTreeMap;
+    let mut pipeline = if audio {
+        Some(Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?)
+    } else {
+        None
+    };
+    let scratch = tempfile::tempdir()?;
+    // kind → (planted, heard, removed)
+    let mut kinds: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+    let mut missed: Vec<String> = Vec::new();
+    let clinical = ["cough", "fever", "lungs", "viral", "fluids"];
+    let mut clinical_kept = (0, 0);
+    for i in 0..visits {
+        let visit = eval::planted::visit(i);
+        let text = match pipeline.as_mut() {
+            None => visit
+                .turns
+                .iter()
+                .map(|(_, t)| t.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Some(p) => {
+                let wav = scratch.path().join(format!("visit-{i}.wav"));
+                let lines: Vec<(eval::speech::Voice, &str)> =
+                    visit.turns.iter().map(|(v, t)| (*v, t.as_str())).collect();
+                eval::speech::synthesize(&lines, &wav).map_err(anyhow::Error::msg)?;
+                let pcm = audio::decode_wav_file(&wav)?;
+                let (heard, _) = p.transcribe_pcm(&pcm.samples).map_err(anyhow::Error::msg)?;
+                heard
+                    .segments
+                    .iter()
+                    .map(|s| s.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        };
+        let redacted = review_ui::deid::Deidentifier::new().redact(&text);
+        for planted in &visit.planted {
+            let e = kinds.entry(planted.kind).or_default();
+            e.0 += 1;
+            if still_there(&text, &planted.text) {
+                e.1 += 1;
+                if still_there(&redacted, &planted.text) {
+                    missed.push(format!("visit {i}: {} `{}`", planted.kind, planted.text));
+                } else {
+                    e.2 += 1;
+                }
+            }
+        }
+        for word in clinical {
+            if text.to_lowercase().contains(word) {
+                clinical_kept.1 += 1;
+                clinical_kept.0 += usize::from(redacted.to_lowercase().contains(word));
+            }
+        }
+    }
+    let (planted, heard, removed) = kinds.values().fold((0, 0, 0), |a, v| (a.0 + v.0, a.1 + v.1, a.2 + v.2));
+    let pct = |a: usize, b: usize| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+    let how = if audio {
+        let (asr, _) = ctx.manifest.profile(&ctx.config.profile)?;
+        format!("spoken by espeak-ng and transcribed by {}", asr.name)
+    } else {
+        "typed".to_string()
+    };
+    let mut md = format!(
+        "# De-identification: planted identifiers\n\n{visits} synthesized visits ({how}), each with a name \
+         (given, family, a relative's), a date of birth, phone, fax, medical record number, street address, \
+         city, ZIP code, an age over 89, insurance plan number, SSN, email, URL and IP address \
+         (`eval/src/planted.rs`). An identifier counts as removed when it no longer appears in the \
+         de-identified text (numbers compared by their digits). \"Heard\" leaves out identifiers the \
+         recognizer did not write down.\n\n\
+         | Kind | Planted | Heard | Removed | Recall |\n|---|---|---|---|---|\n"
+    );
+    for (kind, (p, h, r)) in &kinds {
+        md.push_str(&format!("| {kind} | {p} | {h} | {r} | {:.1} % |\n", pct(*r, *h)));
+    }
+    md.push_str(&format!(
+        "| **all** | {planted} | {heard} | {removed} | **{:.1} %** |\n\nClinical words kept (cough, fever, lungs, \
+         viral, fluids): {}/{}.\n",
+        pct(removed, heard),
+        clinical_kept.0,
+        clinical_kept.1
+    ));
+    if !missed.is_empty() {
+        md.push_str("\nMissed:\n\n");
+        for m in missed.iter().take(30) {
+            md.push_str(&format!("- {m}\n"));
+        }
+    }
+    std::fs::create_dir_all(out)?;
+    let path = out.join(if audio { "deid-spoken.md" } else { "deid-typed.md" });
+    std::fs::write(&path, &md)?;
+    println!(
+        "planted identifiers removed: {removed}/{heard} heard ({:.1} %), {planted} planted; clinical words kept {}/{}",
+        pct(removed, heard),
+        clinical_kept.0,
+        clinical_kept.1
+    );
+    println!("report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

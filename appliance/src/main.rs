@@ -148,6 +148,21 @@ enum Command {
     },
     /// Check a signed note's hash and signature.
     Verify { id: String },
+    /// Export a visit's note and transcript for quality review with the HIPAA Safe Harbor
+    /// identifiers replaced by consistent placeholders.
+    Export {
+        id: String,
+        /// Required: the command line exports nothing identifiable (signed notes go to the EHR from
+        /// the review app).
+        #[arg(long, required = true)]
+        deidentified: bool,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Keep the placeholder → original key, encrypted in the database, to re-identify later.
+        #[arg(long)]
+        keep_key: bool,
+    },
     /// Run the pipeline (supervise the engine workers, process queued encounters) and serve the
     /// review app on web.listen.
     Daemon,
@@ -351,6 +366,17 @@ enum EvalCommand {
         #[arg(long, default_value = "eval-report")]
         out: PathBuf,
     },
+    /// Plant Safe Harbor identifiers in synthesized visits and report how many the de-identifier
+    /// removes.
+    Deid {
+        #[arg(long, default_value_t = 20)]
+        visits: usize,
+        /// Speak each visit with espeak-ng and de-identify what the recognizer wrote.
+        #[arg(long)]
+        audio: bool,
+        #[arg(long, default_value = "eval-report")]
+        out: PathBuf,
+    },
     /// Draft ACI-Bench dialogues and report ROUGE, completeness, citation and flag shares, time.
     AciBench {
         /// The folder holding ACI-Bench's {train,valid}.csv.
@@ -486,6 +512,12 @@ fn main() -> ExitCode {
         Command::Show { id, json } => commands::show(&ctx, &id, json),
         Command::Sign { id, user } => commands::sign(&ctx, &id, &user),
         Command::Verify { id } => commands::verify(&ctx, &id),
+        Command::Export {
+            id,
+            deidentified: _,
+            out,
+            keep_key,
+        } => commands::export_deidentified(&ctx, &id, out.as_deref(), keep_key),
         Command::Daemon => commands::daemon(&ctx),
         Command::Console { once } => console::console(&ctx, once),
         Command::Serve { listen } => serve::serve(&ctx, listen.as_deref()),
@@ -541,6 +573,9 @@ fn main() -> ExitCode {
         Command::Templates {
             command: TemplatesCommand::Check { file },
         } => commands::templates_check(&file),
+        Command::Eval {
+            command: EvalCommand::Deid { visits, audio, out },
+        } => evaluate::deid(&ctx, visits, audio, &out),
         Command::Eval {
             command:
                 EvalCommand::Speakers {

@@ -5,6 +5,7 @@
 //! through the same path as a real visit.
 
 pub mod aci;
+pub mod planted;
 pub mod report;
 pub mod rouge;
 pub mod speech;

@@ -22,7 +22,7 @@ done
 install -m 0755 "$HERE/scribe.sh" "$STAGE/usr/bin/scribe"
 install -m 0644 "$HERE"/systemd/*.service "$HERE"/systemd/*.socket "$STAGE/lib/systemd/system/"
 install -m 0644 "$HERE/gpu-worker.conf" "$STAGE/usr/share/scribe/"
-install -m 0644 "$ROOT/README.md" "$ROOT/ARCHITECTURE.md" "$STAGE/usr/share/doc/scribe/"
+install -m 0644 "$ROOT/README.md" "$ROOT/ARCHITECTURE.md" "$ROOT/docs/runbook.md" "$STAGE/usr/share/doc/scribe/"
 sed "s/@VERSION@/$VERSION/" "$HERE/postinst" > "$STAGE/DEBIAN/postinst"
 install -m 0755 "$HERE/prerm" "$STAGE/DEBIAN/prerm"
 chmod 0755 "$STAGE/DEBIAN/postinst"

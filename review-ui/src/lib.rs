@@ -2,6 +2,7 @@
 //! ([`export`]), and the plain-text renderings `scribe show` and the console use.
 
 pub mod console;
+pub mod deid;
 pub mod export;
 pub mod web;
 

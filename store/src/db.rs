@@ -183,9 +183,20 @@ const SCHEMA_V7: &str = r#"
 ALTER TABLE audit_events ADD COLUMN source TEXT;
 "#;
 
+/// Version 8: re-identification keys of de-identified exports, kept only here (encrypted, like
+/// everything in this file) when the exporter asks for them.
+const SCHEMA_V8: &str = r#"
+CREATE TABLE deid_keys (
+    export_id TEXT PRIMARY KEY,
+    encounter_id TEXT NOT NULL REFERENCES encounters (id),
+    created_ms INTEGER NOT NULL,
+    mapping TEXT NOT NULL
+);
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 7] = [
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+const MIGRATIONS: [&str; 8] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
 ];
 
 impl Store {

@@ -232,3 +232,20 @@ impl Store {
         Ok(version)
     }
 }
+
+impl Store {
+    /// Keeps the re-identification key of a de-identified export (placeholder → original, JSON)
+    /// in the encrypted database, audited; returns the export's id.
+    pub fn keep_deid_key(&mut self, by: &Actor, id: &str, mapping_json: &str) -> Result<String, StoreError> {
+        let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "keep a re-identification key", "quality review")?;
+        let export_id = hex::encode(crate::random_bytes::<8>());
+        tx.execute(
+            "INSERT INTO deid_keys (export_id, encounter_id, created_ms, mapping) VALUES (?1, ?2, ?3, ?4)",
+            params![export_id, id, crate::now_ms(), mapping_json],
+        )?;
+        audit::append(&tx, by, &format!("deid_key.keep:{export_id}"), Some(id), &purpose)?;
+        tx.commit()?;
+        Ok(export_id)
+    }
+}

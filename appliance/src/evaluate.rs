@@ -495,6 +495,7 @@ pub fn deid(ctx: &Context, visits: usize, audio: bool, out: &Path) -> Result<Exi
     let mut missed: Vec<String> = Vec::new();
     let clinical = ["cough", "fever", "lungs", "viral", "fluids"];
     let mut clinical_kept = (0, 0);
+    let mut heard_texts = String::new();
     for i in 0..visits {
         let visit = eval::planted::visit(i);
         let text = match pipeline.as_mut() {
@@ -520,6 +521,10 @@ pub fn deid(ctx: &Context, visits: usize, audio: bool, out: &Path) -> Result<Exi
             }
         };
         let redacted = review_ui::deid::Deidentifier::new().redact(&text);
+        if audio {
+            // Synthetic visits, no PHI: kept so a miss can be traced to what the recognizer wrote.
+            heard_texts.push_str(&format!("--- visit {i}\n{text}\n--- de-identified\n{redacted}\n"));
+        }
         for planted in &visit.planted {
             let e = kinds.entry(planted.kind).or_default();
             e.0 += 1;
@@ -575,6 +580,9 @@ pub fn deid(ctx: &Context, visits: usize, audio: bool, out: &Path) -> Result<Exi
     std::fs::create_dir_all(out)?;
     let path = out.join(if audio { "deid-spoken.md" } else { "deid-typed.md" });
     std::fs::write(&path, &md)?;
+    if audio {
+        std::fs::write(out.join("deid-spoken-transcripts.txt"), heard_texts)?;
+    }
     println!(
         "planted identifiers removed: {removed}/{heard} heard ({:.1} %), {planted} planted; clinical words kept {}/{}",
         pct(removed, heard),

@@ -65,12 +65,17 @@ macro_rules! re {
 }
 
 re!(EMAIL, r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b");
+// As a recognizer writes a spoken address: "maria alvarez at example.com", "… at example dot com".
+re!(
+    SPOKEN_EMAIL,
+    r"(?i)\b(?:[a-z0-9._-]+\s){0,2}[a-z0-9._-]+\s+at\s+[a-z0-9-]+(?:\.|\s+dot\s+)(?:com|org|net|edu|gov)\b"
+);
 re!(
     URL,
     r"(?i)\b(?:https?://|www\.)[^\s,;]+|\b[a-z0-9-]+\.(?:com|org|net|edu|gov|io|info|health)(?:/[^\s,;]*)?\b"
 );
 re!(IP, r"\b(?:\d{1,3}\.){3}\d{1,3}\b");
-re!(SSN, r"\b\d{3}-\d{2}-\d{4}\b");
+re!(SSN, r"\b\d{3,4}-\d{2}-\d{4}\b");
 re!(
     FAX,
     r"(?i)\bfax(?:\s+(?:number|no\.?|is|at|to))*[:\s]+(\+?1?[\s.-]?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}|\d{3}[\s.-]\d{4})"
@@ -81,9 +86,11 @@ re!(
 );
 re!(
     KEYED_ID,
-    r"(?i)\b(?:mrn|medical record(?: number)?|record number|chart number|account(?: number)?|member(?: id| number)?|policy(?: number)?|insurance(?: id| number)?|plan(?: id| number)?|licen[sc]e(?: number| plate)?|plate(?: number)?|serial(?: number)?|device(?: id| number)?|certificate(?: number)?|vin|id number|patient id)(?:\s+(?:is|number|no\.?|#))*[:#\s]+([a-z]*\d[a-z0-9-]{2,})"
+    r"(?i)\b(?:mrn|medical record(?: number)?|record number|chart number|account(?: number)?|member(?: id| number)?|policy(?: number)?|insurance(?: id| number)?|plan(?: id| number)?|licen[sc]e(?: number| plate)?|plate(?: number)?|serial(?: number)?|device(?: id| number)?|certificate(?: number)?|vin|id number|patient id|social security(?: number)?|security number|ssn)(?:\s+(?:is|number|no\.?|#|on file))*[:#\s]+([a-z]*\d[a-z0-9-]*(?:[,.\s]\d[\d-]*)*(?:\s+(?:million|thousand)(?:\s+\d[\d,]*)?)?)"
 );
 re!(LONG_NUMBER, r"\b\d{6,}\b");
+// A recognizer's "40,007,990" or "40,7,990": three or more groups are an identifier, not a dose.
+re!(GROUPED_NUMBER, r"\b\d{1,3}(?:,\d{1,3}){2,}\b");
 re!(
     DATE_WORDS,
     r"(?i)\b(?:(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan(?:uary)?|feb(?:ruary)?|march|apr(?:il)?|may|june|july|aug(?:ust)?|sep(?:tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?:,?\s+(\d{4}))?)\b"
@@ -101,9 +108,14 @@ re!(
     r"(?i)\b\d{1,6}\s+(?:[a-z0-9.']+\s+){1,4}(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct|way|place|pl|terrace|circle|highway|hwy|parkway|pkwy)\b\.?(?:,?\s+(?:apt|apartment|unit|suite|#)\s*[a-z0-9]+)?"
 );
 re!(ZIP, r"(?i)\b(?:zip(?: code)?(?:\s+is)?\s*:?\s*)?(\d{5}(?:-\d{4})?)\b");
+// After a state, whatever the recognizer made of it: "Utah 14,243", "Georgia 10,000".
+re!(
+    ZIP_AFTER_STATE,
+    r"\b(?:Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|[A-Z]{2}),?\s+(\d{2},?\d{3}(?:-\d{4})?)\b"
+);
 re!(
     CITY_STATE,
-    r"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)?),\s+(?:Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|[A-Z]{2})\b"
+    r"\b([A-Za-z][a-z]+(?:\s[A-Z][a-z]+)?),\s+(?:Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|[A-Z]{2})\b"
 );
 re!(
     LIVES_IN,
@@ -490,6 +502,7 @@ impl Deidentifier {
         let mut t = text.to_string();
         // Most specific shapes first, so a part of one is not taken for another.
         t = self.replace(&EMAIL, &t, Kind::Email, 0);
+        t = self.replace(&SPOKEN_EMAIL, &t, Kind::Email, 0);
         t = self.replace(&URL, &t, Kind::Url, 0);
         t = self.replace(&IP, &t, Kind::Ip, 0);
         t = self.replace(&SSN, &t, Kind::Ssn, 0);
@@ -499,8 +512,10 @@ impl Deidentifier {
         t = self.replace(&STREET, &t, Kind::Address, 0);
         t = self.dates(&t);
         t = self.ages(&t);
+        t = self.replace_group(&ZIP_AFTER_STATE, &t, Kind::Zip, 1);
         t = self.replace_group(&ZIP, &t, Kind::Zip, 1);
         t = self.replace(&LONG_NUMBER, &t, Kind::Id, 0);
+        t = self.replace(&GROUPED_NUMBER, &t, Kind::Id, 0);
         t = self.replace_group(&CITY_STATE, &t, Kind::Address, 1);
         t = self.replace_group(&LIVES_IN, &t, Kind::Address, 1);
         t = self.names(&t);
@@ -652,6 +667,23 @@ mod tests {
         assert!(out.contains("2024") && out.contains("2023"), "years stay: {out}");
         assert!(out.contains("90 or older"), "{out}");
         assert!(out.contains("[FAX-1]") && out.contains("[PHONE-1]"), "{out}");
+    }
+
+    #[test]
+    fn numbers_as_a_recognizer_writes_them_are_replaced() {
+        let mut d = Deidentifier::new();
+        let out = d.redact(
+            "I see your medical record number is 40,7,990. Yes, 27 Harbor Road, provo, Utah 14,243. Your social \
+             security number on file is 100,000,000? You can also email me at agnes wajsik at example.com.",
+        );
+        for gone in ["40,7,990", "provo", "14,243", "100,000,000", "wajsik"] {
+            assert!(!out.contains(gone), "{gone} left in: {out}");
+        }
+        // Doses and counts are not identifiers.
+        assert_eq!(
+            d.redact("Take 500 mg twice a day; walk 10,000 steps."),
+            "Take 500 mg twice a day; walk 10,000 steps."
+        );
     }
 
     #[test]

@@ -298,6 +298,7 @@ pub(crate) fn process_or_wait(ctx: &Context, store: &mut Store, id: &str) -> Res
     loop {
         if let Some(_lock) = PipelineLock::try_acquire(&ctx.home.pipeline_lock())? {
             let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
+            crate::model_cards::audit_models_in_use(ctx, store)?;
             return pipeline.process(store, id);
         }
         let state = store.encounter(id)?.state;
@@ -454,6 +455,7 @@ pub fn daemon(ctx: &Context) -> Result<ExitCode> {
     };
     let mut store = ctx.open_store()?;
     let mut pipeline = Pipeline::new(&ctx.config, &ctx.home, &ctx.manifest)?;
+    crate::model_cards::audit_models_in_use(ctx, &mut store)?;
     // Bound before the daemon says it runs, so a taken port or a missing certificate stops it here.
     let web = if ctx.config.web.listen.is_empty() {
         None

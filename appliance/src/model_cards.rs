@@ -140,3 +140,28 @@ pub fn cards(ctx: &Context, out: Option<&Path>) -> Result<std::process::ExitCode
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+/// Records in the audit trail which model versions the pipeline runs, whenever they differ from
+/// the last ones recorded there: whatever changed them (an update bundle, a reinstall, another
+/// profile), the change is logged. Returns what changed.
+pub fn audit_models_in_use(ctx: &Context, store: &mut store::Store) -> Result<Vec<String>> {
+    let (asr, llm) = ctx.manifest.profile(&ctx.config.profile)?;
+    let events = store.audit_events(None)?;
+    let mut changed = Vec::new();
+    for (kind, spec) in [("asr", asr), ("llm", llm)] {
+        let prefix = format!("model.in_use:{kind}:");
+        let last = events.iter().rev().find_map(|e| e.action.strip_prefix(&prefix));
+        let now = version(spec);
+        if last != Some(now.as_str()) {
+            let from = last.map_or_else(|| "first use".to_string(), |l| format!("was {l}"));
+            store.audit(
+                &store::Actor::system("pipeline"),
+                &format!("{prefix}{now}"),
+                None,
+                &format!("model change ({from})"),
+            )?;
+            changed.push(now);
+        }
+    }
+    Ok(changed)
+}

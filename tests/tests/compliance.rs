@@ -43,6 +43,12 @@ fn the_report_describes_the_running_appliance() {
         "{show}"
     );
 
+    // Another visit with the same models logs no change.
+    let typed = app.home().join("typed.txt");
+    std::fs::write(&typed, tests::DIALOGUE).unwrap();
+    let (out, _) = app.ingest(&["--transcript", typed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+
     let dir = tempfile::tempdir().unwrap();
     let out = app.run(&["compliance", "report", "--out", dir.path().to_str().unwrap()], None);
     assert!(out.status.success(), "{}", text(&out));
@@ -67,11 +73,15 @@ fn the_report_describes_the_running_appliance() {
         "SHA-256 verified now",
         "`model.install:whisper-tiny.en sha256:25d0eb8164c9` | local:",
         "`model.install:smollm2-135m-instruct sha256:b179c9523d0e`",
+        // The versions the pipeline ran, logged the first time they ran.
+        "`model.in_use:llm:smollm2-135m-instruct sha256:b179c9523d0e` | system:pipeline | model change (first use)",
+        "`model.in_use:asr:whisper-tiny.en sha256:25d0eb8164c9`",
         "Chain check now: **intact**",
     ] {
         assert!(md.contains(expected), "{expected:?} missing:\n{md}");
     }
     assert!(!md.contains("cough"), "no visit content in the report");
+    assert_eq!(md.matches("model.in_use:llm:").count(), 1, "{md}");
 
     // The signed head in the report is the real one: a copy kept elsewhere verifies the chain.
     let json = md

@@ -338,6 +338,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_read_only_database_is_a_clear_error_and_keeps_what_it_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("s.db"), &dir.path().join("key")).unwrap();
+        let by = crate::Actor::system("test");
+        store.audit(&by, "before", None, "test").unwrap();
+        // As a read-only mount or an immutable file answers (root ignores file modes).
+        store.conn.pragma_update(None, "query_only", true).unwrap();
+        let err = store.audit(&by, "after", None, "test").unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly), "{err:?}");
+        assert!(err.to_string().contains("read-only") && err.to_string().contains("nothing was written"));
+        let actions: Vec<String> = store
+            .audit_events(None)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions.last().map(String::as_str), Some("before"));
+    }
+
+    #[test]
     fn the_file_is_encrypted_and_a_wrong_key_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let (db, key) = (dir.path().join("s.db"), dir.path().join("key"));

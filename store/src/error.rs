@@ -58,10 +58,31 @@ pub enum StoreError {
     AudioPurged { id: String, at: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "the database is read-only (file permissions, an immutable file, or a read-only mount): nothing was written"
+    )]
+    ReadOnly,
+    #[error("the disk holding the database is full: nothing was written; free space and try again")]
+    DiskFull,
+    #[error("the database stayed locked by another process: nothing was written; try again")]
+    Busy,
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     #[error("i/o error on {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+/// SQLite's errors that people can act on get their own message; the rest stay SQL errors.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        use rusqlite::ffi::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull,
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sql(e),
+        }
+    }
 }
 
 impl StoreError {

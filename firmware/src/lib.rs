@@ -8,6 +8,7 @@
 
 mod ct2;
 mod egress;
+mod files;
 mod install;
 mod manifest;
 mod mel;

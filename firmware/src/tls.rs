@@ -7,9 +7,7 @@
 //! `web.tls_key` at a certificate from the clinic's own CA; a certificate this module did not
 //! issue is never touched. Private keys are readable by their owner only.
 
-use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -247,25 +245,14 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
 }
 
 fn write_private(path: &Path, pem: &str) -> Result<(), TlsError> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(write_err(path))?;
-    // An existing file keeps its mode under `mode()`: set it explicitly.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(write_err(path))?;
-    file.write_all(pem.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(write_err(path))
+    crate::files::write_synced(path, pem.as_bytes(), 0o600).map_err(write_err(path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rustls_pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject};
+    use std::os::unix::fs::PermissionsExt;
 
     fn names() -> Vec<String> {
         vec!["scribe-riverside".into(), "localhost".into(), "127.0.0.1".into()]

@@ -279,15 +279,8 @@ impl Releases {
     }
 
     fn trusted_keys(&self) -> Result<Vec<TrustedKey>, UpdateError> {
-        let dir = self.keys_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&dir)(e)),
-        };
         let mut keys = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(io_err(&dir))?.path();
+        for path in entries_of(&self.keys_dir())? {
             if path.extension().is_some_and(|e| e == "pub") {
                 keys.push(TrustedKey {
                     name: path.file_name().unwrap_or_default().to_string_lossy().into_owned(),
@@ -317,16 +310,13 @@ impl Releases {
     /// The installed releases, oldest first.
     pub fn installed(&self) -> Result<Vec<Release>, UpdateError> {
         let current = self.current()?;
-        let dir = self.releases_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&dir)(e)),
-        };
         let mut releases = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err(&dir))?;
-            if let Some(version) = entry.file_name().to_str().and_then(|n| n.parse::<Version>().ok()) {
+        for path in entries_of(&self.releases_dir())? {
+            if let Some(version) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<Version>().ok())
+            {
                 releases.push(Release {
                     version,
                     previous: self.previous_of(version)?,
@@ -408,16 +398,7 @@ impl Releases {
             }
             sync_dir(models_dir)?;
             remove_dir_if_present(&staging.join("models"))?;
-            let manifest_text = toml::to_string(&verified.manifest).expect("a manifest serializes");
-            write_synced(&staging.join("bundle.toml"), manifest_text.as_bytes(), 0o644)?;
-            let previous_text = previous.map(|v| format!("{v}\n")).unwrap_or_default();
-            write_synced(&staging.join("previous"), previous_text.as_bytes(), 0o644)?;
-            sync_dir(&staging)?;
-            let dest = self.release_dir(version);
-            // A release of this version installed earlier (and rolled back from) is replaced.
-            remove_dir_if_present(&dest)?;
-            std::fs::rename(&staging, &dest).map_err(io_err(&dest))?;
-            sync_dir(&releases)
+            self.settle(&staging, &verified.manifest, previous)
         })();
         if let Err(e) = result {
             let _ = std::fs::remove_dir_all(&staging);
@@ -472,19 +453,27 @@ impl Releases {
             version: version.to_string(),
             files,
         };
-        let text = toml::to_string(&manifest).expect("a manifest serializes");
-        write_synced(&staging.join("bundle.toml"), text.as_bytes(), 0o644)?;
-        let previous_text = current.map(|v| format!("{v}\n")).unwrap_or_default();
-        write_synced(&staging.join("previous"), previous_text.as_bytes(), 0o644)?;
-        let dest = self.release_dir(version);
-        remove_dir_if_present(&dest)?;
-        std::fs::rename(&staging, &dest).map_err(io_err(&dest))?;
-        sync_dir(&releases)?;
+        self.settle(&staging, &manifest, current)?;
         if current.is_some_and(|c| c > version) {
             return Ok(false);
         }
         self.switch_to(version)?;
         Ok(true)
+    }
+
+    /// Turns a staged release (its files in place) into `releases/<version>`: records its list and
+    /// the release it was installed over, then renames it into place. A release of the same
+    /// version installed earlier (and rolled back from) is replaced.
+    fn settle(&self, staging: &Path, manifest: &BundleManifest, previous: Option<Version>) -> Result<(), UpdateError> {
+        let text = toml::to_string(manifest).expect("a manifest serializes");
+        write_synced(&staging.join("bundle.toml"), text.as_bytes(), 0o644)?;
+        let previous_text = previous.map(|v| format!("{v}\n")).unwrap_or_default();
+        write_synced(&staging.join("previous"), previous_text.as_bytes(), 0o644)?;
+        sync_dir(staging)?;
+        let dest = self.releases_dir().join(&manifest.version);
+        remove_dir_if_present(&dest)?;
+        std::fs::rename(staging, &dest).map_err(io_err(&dest))?;
+        sync_dir(&self.releases_dir())
     }
 
     /// Re-hashes an installed release's binaries against the list it was installed with.
@@ -744,18 +733,16 @@ fn hash_file(path: &Path) -> io::Result<(String, u64)> {
 }
 
 fn write_synced(path: &Path, bytes: &[u8], mode: u32) -> Result<(), UpdateError> {
-    let write = || -> io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    };
-    write().map_err(io_err(path))
+    crate::files::write_synced(path, bytes, mode).map_err(io_err(path))
+}
+
+/// The paths in a folder; none if it does not exist yet.
+fn entries_of(dir: &Path) -> Result<Vec<PathBuf>, UpdateError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.map(|e| e.path()).map_err(io_err(dir))).collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err(dir)(e)),
+    }
 }
 
 fn copy_synced(from: &Path, to: &Path) -> Result<(), UpdateError> {

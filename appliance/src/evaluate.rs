@@ -144,7 +144,7 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
     );
     std::fs::write(args.out.join(format!("{stem}.md")), md)?;
     std::fs::write(args.out.join(format!("{stem}.svg")), eval::report::svg(&results))?;
-    println!(
+    let headline = format!(
         "ROUGE-1/2/L {:.2}/{:.2}/{:.2}; completeness {:.0} %; cited {:.0} %; flagged {:.0} %; off-template {}; failed {}; {:.1} s per encounter",
         summary.full.rouge1 * 100.0,
         summary.full.rouge2 * 100.0,
@@ -156,6 +156,7 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
         summary.failed,
         summary.seconds_per_encounter
     );
+    println!("{headline}");
     println!("report: {}", args.out.join(format!("{stem}.md")).display());
     let mut models = vec![crate::model_cards::version(llm)];
     if args.audio {
@@ -178,13 +179,7 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
                 }
             ),
             results: format!(
-                "ROUGE-1/2/L {:.1}/{:.1}/{:.1}; completeness {:.0} %; cited {:.0} %; flagged {:.0} %{}",
-                summary.full.rouge1 * 100.0,
-                summary.full.rouge2 * 100.0,
-                summary.full.rouge_l * 100.0,
-                summary.completeness * 100.0,
-                summary.cited_share * 100.0,
-                summary.flagged_share * 100.0,
+                "{headline}{}",
                 summary
                     .wer
                     .map(|w| format!("; WER {:.1} %", w * 100.0))

@@ -146,11 +146,12 @@ pub fn cards(ctx: &Context, out: Option<&Path>) -> Result<std::process::ExitCode
 /// profile), the change is logged. Returns what changed.
 pub fn audit_models_in_use(ctx: &Context, store: &mut store::Store) -> Result<Vec<String>> {
     let (asr, llm) = ctx.manifest.profile(&ctx.config.profile)?;
-    let events = store.audit_events(None)?;
     let mut changed = Vec::new();
     for (kind, spec) in [("asr", asr), ("llm", llm)] {
         let prefix = format!("model.in_use:{kind}:");
-        let last = events.iter().rev().find_map(|e| e.action.strip_prefix(&prefix));
+        // Once per pipeline start: one query from the newest event back, not the whole trail loaded.
+        let last_action = store.last_audit_action(&prefix)?;
+        let last = last_action.as_deref().and_then(|a| a.strip_prefix(&prefix));
         let now = version(spec);
         if last != Some(now.as_str()) {
             let from = last.map_or_else(|| "first use".to_string(), |l| format!("was {l}"));

@@ -125,6 +125,19 @@ impl Store {
         Ok(())
     }
 
+    /// The newest event whose action starts with `prefix`, without reading the whole trail.
+    pub fn last_audit_action(&self, prefix: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT action FROM audit_events WHERE substr(action, 1, length(?1)) = ?1 ORDER BY seq DESC LIMIT 1",
+                [prefix],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn audit_events(&self, encounter: Option<&str>) -> Result<Vec<AuditEvent>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash, source

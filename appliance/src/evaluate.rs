@@ -70,7 +70,7 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
         } else {
             (typed, None)
         };
-        let drafted = pipeline.draft_note(&transcript, &template);
+        let drafted = pipeline.draft_note(&transcript, &template, None);
         let seconds = started.elapsed().as_secs_f64();
         let result = match drafted {
             Ok((draft, stats)) => {

@@ -30,8 +30,10 @@ pub struct Pipeline {
     finalize_after: std::time::Duration,
     /// The roles of the left channel / first voice, and of the right / other voice.
     speaker_roles: [Speaker; 2],
-    /// Recordings being transcribed live: how far, and the transcript so far.
+    /// Recordings being transcribed live: how far, and the transcript so far. Kept until the
+    /// final transcript is made from it.
     live: std::collections::HashMap<String, LiveTranscript>,
+    prefill_while_recording: bool,
 }
 
 /// The live transcript of one recording in progress.
@@ -48,7 +50,27 @@ struct LiveTranscript {
     partial: usize,
     /// How much of `pending` the partial segments heard.
     partial_heard: usize,
+    /// The pitch of each segment heard for good (see `audio::speakers::span_pitches`), so the
+    /// voices can be told apart without hearing the whole recording again.
+    pitches: Pitches,
+    /// An utterance could not be transcribed: the live transcript misses speech, so the final
+    /// transcription hears the whole recording again.
+    gap: bool,
+    /// How many segments heard for good are in the drafting worker's cache.
+    prefilled: usize,
+    /// Prefilling stopped for this visit (too long for one context, or the worker failed).
+    prefill_stopped: bool,
 }
+
+impl LiveTranscript {
+    /// The segments heard for good: the transcript without the utterance still being spoken.
+    fn settled(&self) -> &[Segment] {
+        &self.transcript.segments[..self.transcript.segments.len() - self.partial]
+    }
+}
+
+/// Each segment's voice pitch, as `audio::speakers::span_pitches` gives it.
+type Pitches = Vec<Option<f32>>;
 
 /// Live transcription sends whisper whole utterances (see `audio::vad`), but no more than this
 /// many seconds of uninterrupted speech at once.
@@ -113,6 +135,7 @@ impl Pipeline {
             finalize_after: config.capture.finalize_after,
             speaker_roles: config.capture.speaker_roles,
             live: std::collections::HashMap::new(),
+            prefill_while_recording: config.drafting.prefill_while_recording,
         })
     }
 
@@ -130,7 +153,7 @@ impl Pipeline {
             self.draft(store, &id)?;
             return Ok(true);
         }
-        Ok(false)
+        self.prefill_live(store)
     }
 
     /// A recording whose source went away (the recorder was killed, the browser never came back)
@@ -155,7 +178,9 @@ impl Pipeline {
     /// when the recording ends, replaces this transcript entirely.
     fn transcribe_live(&mut self, store: &mut Store) -> Result<bool> {
         let recording = store.encounters_in(State::Recording)?;
-        self.live.retain(|id, _| recording.contains(id));
+        let transcribing = store.encounters_in(State::Transcribing)?;
+        self.live
+            .retain(|id, _| recording.contains(id) || transcribing.contains(id));
         for id in recording {
             let stored_s = (store.encounter(&id)?.audio_ms.unwrap_or(0) / 1000) as u32;
             let live = self.live.entry(id.clone()).or_default();
@@ -189,28 +214,25 @@ impl Pipeline {
             let heard = match self.transcribe_pcm(&window) {
                 Ok((heard, _)) => heard,
                 Err(reason) => {
-                    // A live transcript is a convenience; the final one is what counts.
                     tracing::warn!(encounter = %id, "live transcription failed: {reason}");
+                    // The final transcription will hear this utterance with the whole recording.
+                    if is_final && let Some(live) = self.live.get_mut(&id) {
+                        live.gap = true;
+                    }
                     return Ok(false);
                 }
             };
             let live = self.live.get_mut(&id).expect("inserted above");
+            if is_final {
+                let spans: Vec<(u64, u64)> = heard.segments.iter().map(|s| (s.start_ms, s.end_ms)).collect();
+                live.pitches.extend(audio::speakers::span_pitches(&spans, &window));
+            }
             // Whatever was heard of this utterance before is replaced, so the outcome does not
             // depend on how often it was heard ahead.
             let kept = live.transcript.segments.len() - live.partial;
             live.transcript.segments.truncate(kept);
             live.partial = if is_final { 0 } else { heard.segments.len() };
-            let first_id = kept as u32 + 1;
-            for (i, mut s) in heard.segments.into_iter().enumerate() {
-                s.id = first_id + i as u32;
-                s.start_ms += offset_ms;
-                s.end_ms += offset_ms;
-                for w in &mut s.words {
-                    w.start_ms += offset_ms;
-                    w.end_ms += offset_ms;
-                }
-                live.transcript.segments.push(s);
-            }
+            append_at(&mut live.transcript, heard.segments, offset_ms);
             store.save_live_transcript(&self.actor, &id, &live.transcript)?;
             tracing::info!(encounter = %id, up_to_ms = live.pending_from_ms, "live transcript updated");
             return Ok(true);
@@ -229,19 +251,135 @@ impl Pipeline {
         }
     }
 
+    /// The final transcript. A visit transcribed live while it was recorded keeps the utterances
+    /// heard for good and only the rest (the tail after the last pause) is transcribed now; any
+    /// other recording (an upload, a daemon restarted mid-visit, a live gap) is heard whole.
     fn transcribe(&mut self, store: &mut Store, id: &str) -> Result<()> {
         let span = tracing::info_span!("transcribe", encounter = id);
         let _enter = span.enter();
         let pcm = store.audio(&self.actor, id, "transcription")?;
-        match self.transcribe_pcm(&pcm) {
-            Ok((mut transcript, stats)) => {
+        let heard = match self.live.remove(id) {
+            Some(live) if !live.gap && !live.settled().is_empty() => self.finish_live(live, &pcm),
+            _ => self
+                .transcribe_pcm(&pcm)
+                .map(|(transcript, stats)| (transcript, None, stats)),
+        };
+        match heard {
+            Ok((mut transcript, pitches, stats)) => {
                 let track = store.channel_track(id)?;
-                label_speakers(&mut transcript, &pcm, track.as_deref(), self.speaker_roles);
+                let spans: Vec<(u64, u64)> = transcript.segments.iter().map(|s| (s.start_ms, s.end_ms)).collect();
+                let voices = match (&track, pitches) {
+                    (Some(track), _) => audio::speakers::voices_by_channel(&spans, track),
+                    (None, Some(pitches)) => audio::speakers::voices_by_pitch(&pitches),
+                    (None, None) => audio::speakers::voices(&spans, &pcm, None),
+                };
+                assign_roles(&mut transcript, &voices, track.is_some(), self.speaker_roles);
                 store.save_transcript(&self.actor, id, &transcript)?;
                 record(store, id, "asr", true, &stats)
             }
             Err(reason) => self.fail(store, id, "asr", &format!("transcription failed: {reason}")),
         }
+    }
+
+    /// The live transcript's settled segments plus the transcription of the audio after them,
+    /// with every segment's pitch.
+    fn finish_live(
+        &mut self,
+        mut live: LiveTranscript,
+        pcm: &[i16],
+    ) -> Result<(Transcript, Option<Pitches>, JobStats), String> {
+        let settled = live.transcript.segments.len() - live.partial;
+        live.transcript.segments.truncate(settled);
+        let from_ms = live.pending_from_ms;
+        let tail = pcm.get((from_ms * 16) as usize..).unwrap_or(&[]);
+        let mut stats = JobStats::default();
+        // Less than a tenth of a second is not an utterance (and whisper wants more).
+        if tail.len() >= 1_600 {
+            let (heard, tail_stats) = self.transcribe_pcm(tail)?;
+            let spans: Vec<(u64, u64)> = heard.segments.iter().map(|s| (s.start_ms, s.end_ms)).collect();
+            live.pitches.extend(audio::speakers::span_pitches(&spans, tail));
+            append_at(&mut live.transcript, heard.segments, from_ms);
+            stats = tail_stats;
+        }
+        tracing::info!(
+            settled,
+            tail_ms = tail.len() as u64 / 16,
+            "final transcript from the live one and the tail"
+        );
+        Ok((live.transcript, Some(live.pitches), stats))
+    }
+
+    /// While a visit is being recorded, evaluates its transcript so far into the drafting
+    /// worker's cache (under the encounter's id), so that after "stop" only the last utterances
+    /// and the note itself are left. Runs only when there is nothing else to do. Returns whether
+    /// it did any work.
+    fn prefill_live(&mut self, store: &mut Store) -> Result<bool> {
+        if !self.prefill_while_recording {
+            return Ok(false);
+        }
+        let Some((id, transcript)) = self.live.iter().find_map(|(id, live)| {
+            let settled = live.settled();
+            let due = live.prefilled < settled.len() && !live.prefill_stopped && !live.gap;
+            due.then(|| {
+                (
+                    id.clone(),
+                    Transcript {
+                        segments: settled.to_vec(),
+                    },
+                )
+            })
+        }) else {
+            return Ok(false);
+        };
+        let encounter = store.encounter(&id)?;
+        if encounter.state != State::Recording {
+            return Ok(false);
+        }
+        let Ok(template) = crate::templates::resolve(&encounter.template, &self.templates_dir) else {
+            // Drafting will report the template problem; there is nothing to prefill for.
+            self.live.get_mut(&id).expect("found above").prefill_stopped = true;
+            return Ok(false);
+        };
+        // Labelled as the final transcript will be, so the prompts agree token for token.
+        let mut transcript = transcript;
+        let spans: Vec<(u64, u64)> = transcript.segments.iter().map(|s| (s.start_ms, s.end_ms)).collect();
+        let track = store.channel_track(&id)?;
+        let voices = match &track {
+            Some(track) => audio::speakers::voices_by_channel(&spans, track),
+            None => audio::speakers::voices_by_pitch(&self.live[&id].pitches),
+        };
+        assign_roles(&mut transcript, &voices, track.is_some(), self.speaker_roles);
+        let segments = transcript.segments.len();
+        let job = generate_job(&transcript, &template, Some(&id));
+        let outcome = self.drafter.call(&Request::Prefill(job), &[]);
+        let live = self.live.get_mut(&id).expect("found above");
+        match outcome {
+            Ok(Response::Prefilled { stats }) => {
+                live.prefilled = segments;
+                tracing::info!(
+                    encounter = %id,
+                    segments,
+                    prompt_tokens = stats.prompt_tokens,
+                    cached_tokens = stats.cached_tokens,
+                    prompt_ms = stats.prompt_ms,
+                    "prefilled"
+                );
+            }
+            Ok(Response::ContextFull { prompt_tokens, .. }) => {
+                // The visit will be drafted in parts; the cache cannot hold it whole.
+                live.prefill_stopped = true;
+                tracing::info!(encounter = %id, prompt_tokens, "too long to prefill whole; stopped prefilling");
+            }
+            Ok(other) => {
+                live.prefill_stopped = true;
+                tracing::warn!(encounter = %id, answer = kind_of(&other), "prefill failed; stopped prefilling");
+            }
+            Err(e) => {
+                live.prefill_stopped = true;
+                tracing::warn!(encounter = %id, "prefill failed; stopped prefilling: {e}");
+            }
+        }
+        Ok(true)
     }
 
     /// Transcribes 16 kHz mono audio with the ASR worker. The pipeline stage and `scribe eval`
@@ -273,7 +411,7 @@ impl Pipeline {
             Ok(t) => t,
             Err(e) => return self.fail(store, id, "draft", &format!("template problem: {e:#}")),
         };
-        match self.draft_note(&transcript, &template) {
+        match self.draft_note(&transcript, &template, Some(id)) {
             Ok((draft, stats)) => {
                 // A recorded visit's draft also depends on the recognizer that made its transcript.
                 let models = match encounter.audio_ms {
@@ -293,15 +431,19 @@ impl Pipeline {
     /// A visit too long for the model's context is drafted in parts (halving the transcript until
     /// each part fits) and the parts' sentences are merged section by section, so no part of the
     /// transcript is dropped and every citation still names the original segment.
+    ///
+    /// `cache_key` (the encounter's id) lets the worker reuse what it evaluated of this visit's
+    /// prompt while it was recorded.
     pub fn draft_note(
         &mut self,
         transcript: &Transcript,
         template: &Template,
+        cache_key: Option<&str>,
     ) -> Result<(Draft, JobStats), DraftError> {
         if transcript.segments.is_empty() {
             return Err(DraftError::NoSpeech);
         }
-        let (mut draft, stats, parts) = self.draft_part(&transcript.segments, template)?;
+        let (mut draft, stats, parts) = self.draft_part(&transcript.segments, template, cache_key)?;
         let repeats = drafting::drop_repeated_sentences(&mut draft);
         drafting::validate(&mut draft, transcript).map_err(|e| DraftError::Invalid(e.to_string()))?;
         tracing::info!(
@@ -318,11 +460,12 @@ impl Pipeline {
         &mut self,
         segments: &[Segment],
         template: &Template,
+        cache_key: Option<&str>,
     ) -> Result<(Draft, JobStats, usize), DraftError> {
         let part = Transcript {
             segments: segments.to_vec(),
         };
-        let job = generate_job(&part, template);
+        let job = generate_job(&part, template, cache_key);
         let (text, stats) = match self.drafter.call(&Request::Generate(job), &[]) {
             Ok(Response::Generated { text, stats }) => (text, stats),
             Ok(Response::ContextFull {
@@ -343,8 +486,8 @@ impl Pipeline {
                     "transcript too long: drafting in parts"
                 );
                 let (first, second) = segments.split_at(split_point(segments));
-                let (a, stats_a, parts_a) = self.draft_part(first, template)?;
-                let (b, stats_b, parts_b) = self.draft_part(second, template)?;
+                let (a, stats_a, parts_a) = self.draft_part(first, template, cache_key)?;
+                let (b, stats_b, parts_b) = self.draft_part(second, template, cache_key)?;
                 return Ok((merge(a, b), add_stats(stats_a, stats_b), parts_a + parts_b));
             }
             Ok(Response::Failed { reason }) => return Err(DraftError::Engine(reason)),
@@ -353,6 +496,7 @@ impl Pipeline {
         };
         tracing::info!(
             prompt_tokens = stats.prompt_tokens,
+            cached_tokens = stats.cached_tokens,
             generated_tokens = stats.generated_tokens,
             prompt_tok_s = stats.prompt_tokens_per_s(),
             gen_tok_s = stats.generated_tokens_per_s(),
@@ -370,7 +514,7 @@ impl Pipeline {
                     generated_tokens = stats.generated_tokens,
                     "token limit reached; drafting again with fewer sentences"
                 );
-                return self.draft_part(segments, &template.shortened());
+                return self.draft_part(segments, &template.shortened(), cache_key);
             }
             Err(e) => {
                 return Err(DraftError::OffTemplate(format!(
@@ -390,12 +534,32 @@ impl Pipeline {
     }
 }
 
-/// Where to halve a transcript: the segment boundary nearest half of its text.
+/// Appends segments heard in a piece of audio that starts `offset_ms` into the recording:
+/// numbered on from the transcript's last segment, their times made the recording's.
+fn append_at(transcript: &mut Transcript, heard: Vec<Segment>, offset_ms: u64) {
+    let first_id = transcript.segments.len() as u32 + 1;
+    for (i, mut s) in heard.into_iter().enumerate() {
+        s.id = first_id + i as u32;
+        s.start_ms += offset_ms;
+        s.end_ms += offset_ms;
+        for w in &mut s.words {
+            w.start_ms += offset_ms;
+            w.end_ms += offset_ms;
+        }
+        transcript.segments.push(s);
+    }
+}
+
 /// Gives each segment its speaker's role: by channel when the recording had a microphone per
 /// speaker (`track`), otherwise by voice pitch; `Unknown` where the audio does not tell.
 pub fn label_speakers(transcript: &mut Transcript, pcm: &[i16], track: Option<&[u8]>, roles: [Speaker; 2]) {
     let spans: Vec<(u64, u64)> = transcript.segments.iter().map(|s| (s.start_ms, s.end_ms)).collect();
     let voices = audio::speakers::voices(&spans, pcm, track);
+    assign_roles(transcript, &voices, track.is_some(), roles);
+}
+
+/// Gives each segment the role of the voice found speaking it.
+fn assign_roles(transcript: &mut Transcript, voices: &[Option<Voice>], by_channel: bool, roles: [Speaker; 2]) {
     for (segment, voice) in transcript.segments.iter_mut().zip(voices) {
         segment.speaker = match voice {
             Some(Voice::First) => roles[0],
@@ -405,7 +569,7 @@ pub fn label_speakers(transcript: &mut Transcript, pcm: &[i16], track: Option<&[
     }
     let count = |r: Speaker| transcript.segments.iter().filter(|s| s.speaker == r).count();
     tracing::info!(
-        method = if track.is_some() { "channels" } else { "pitch" },
+        method = if by_channel { "channels" } else { "pitch" },
         clinician = count(Speaker::Clinician),
         patient = count(Speaker::Patient),
         unknown = count(Speaker::Unknown),
@@ -413,6 +577,7 @@ pub fn label_speakers(transcript: &mut Transcript, pcm: &[i16], track: Option<&[
     );
 }
 
+/// Where to halve a transcript: the segment boundary nearest half of its text.
 fn split_point(segments: &[Segment]) -> usize {
     let total: usize = segments.iter().map(|s| s.text.len()).sum();
     let mut acc = 0;
@@ -440,6 +605,7 @@ fn add_stats(a: JobStats, b: JobStats) -> JobStats {
         audio_ms: a.audio_ms + b.audio_ms,
         prompt_tokens: a.prompt_tokens + b.prompt_tokens,
         prompt_ms: a.prompt_ms + b.prompt_ms,
+        cached_tokens: a.cached_tokens + b.cached_tokens,
         generated_tokens: a.generated_tokens + b.generated_tokens,
         generate_ms: a.generate_ms + b.generate_ms,
         peak_rss_kb: a.peak_rss_kb.max(b.peak_rss_kb),
@@ -460,13 +626,15 @@ pub enum DraftError {
 }
 
 /// The one place a drafting job is assembled: from this encounter's transcript and template only.
-fn generate_job(transcript: &Transcript, template: &Template) -> GenerateJob {
+/// `cache_key` is the encounter's id when the worker may keep (and reuse) this prompt's cache.
+fn generate_job(transcript: &Transcript, template: &Template, cache_key: Option<&str>) -> GenerateJob {
     let prompt = Prompt::for_encounter(transcript, template);
     GenerateJob {
         system: prompt.system,
         user: prompt.user,
         grammar: drafting::grammar(template, transcript),
         max_tokens: drafting::max_tokens(template),
+        cache_key: cache_key.map(str::to_string),
     }
 }
 
@@ -480,6 +648,7 @@ fn kind_of(r: &Response) -> &'static str {
         Response::Loaded { .. } => "loaded",
         Response::Transcript { .. } => "transcript",
         Response::Generated { .. } => "generated",
+        Response::Prefilled { .. } => "prefilled",
         Response::Failed { .. } => "failed",
         Response::ContextFull { .. } => "context full",
     }
@@ -513,8 +682,8 @@ mod tests {
     fn a_drafting_job_carries_the_template_and_one_transcript_and_nothing_else() {
         let soap = Template::builtin("soap").unwrap();
         let visit = transcript(&["my knee hurts", "since tuesday"]);
-        let job = generate_job(&visit, &soap);
-        let bare = generate_job(&Transcript::default(), &soap);
+        let job = generate_job(&visit, &soap, None);
+        let bare = generate_job(&Transcript::default(), &soap, None);
         assert_eq!(job.system, bare.system, "the system prompt holds no encounter data");
         let added: Vec<&str> = job
             .user

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
                 Err(e) => Response::Failed { reason: e.to_string() },
             }
         }
-        Request::Generate(_) => Response::Failed {
+        Request::Generate(_) | Request::Prefill(_) => Response::Failed {
             reason: "this is the speech-recognition worker; it does not generate text".into(),
         },
     })

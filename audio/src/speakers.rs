@@ -64,9 +64,14 @@ pub fn channel_track(audio: &Interleaved) -> Option<Vec<u8>> {
 /// a track is given, else by pitch. `None` where the audio does not tell.
 pub fn voices(spans: &[(u64, u64)], pcm: &[i16], track: Option<&[u8]>) -> Vec<Option<Voice>> {
     match track {
-        Some(track) => spans.iter().map(|&(s, e)| by_channel(track, s, e)).collect(),
-        None => by_pitch(spans, pcm),
+        Some(track) => voices_by_channel(spans, track),
+        None => voices_by_pitch(&span_pitches(spans, pcm)),
     }
+}
+
+/// The voice speaking in each span, from a recording's channel track (see [`channel_track`]).
+pub fn voices_by_channel(spans: &[(u64, u64)], track: &[u8]) -> Vec<Option<Voice>> {
+    spans.iter().map(|&(s, e)| by_channel(track, s, e)).collect()
 }
 
 fn by_channel(track: &[u8], start_ms: u64, end_ms: u64) -> Option<Voice> {
@@ -87,9 +92,12 @@ fn by_channel(track: &[u8], start_ms: u64, end_ms: u64) -> Option<Voice> {
 /// Two voices whose typical pitch differs by less than this ratio are not told apart.
 const MIN_PITCH_RATIO: f32 = 1.15;
 
-fn by_pitch(spans: &[(u64, u64)], pcm: &[i16]) -> Vec<Option<Voice>> {
+/// The typical pitch (log of the median voiced frequency) of each span of 16 kHz mono `pcm`;
+/// `None` for a span with too little voicing to say. A recording transcribed piece by piece keeps
+/// these per segment, so the voices can be told apart later without the whole recording.
+pub fn span_pitches(spans: &[(u64, u64)], pcm: &[i16]) -> Vec<Option<f32>> {
     let track = pitch_track(pcm);
-    let medians: Vec<Option<f32>> = spans
+    spans
         .iter()
         .map(|&(s, e)| {
             let from = (s / PITCH_HOP_MS) as usize;
@@ -102,17 +110,22 @@ fn by_pitch(spans: &[(u64, u64)], pcm: &[i16]) -> Vec<Option<Voice>> {
             voiced.sort_by(f32::total_cmp);
             Some(voiced[voiced.len() / 2].ln())
         })
-        .collect();
+        .collect()
+}
+
+/// The voice of each span from its pitch (see [`span_pitches`]): two clusters, the first voice
+/// being the one heard first. All `None` when the pitches do not form two distinct voices.
+pub fn voices_by_pitch(medians: &[Option<f32>]) -> Vec<Option<Voice>> {
     let Some((low, high)) = two_means(&medians.iter().flatten().copied().collect::<Vec<_>>()) else {
-        return vec![None; spans.len()];
+        return vec![None; medians.len()];
     };
     if (high - low).exp() < MIN_PITCH_RATIO {
-        return vec![None; spans.len()];
+        return vec![None; medians.len()];
     }
     let is_high = |m: f32| (m - high).abs() < (m - low).abs();
     // The voice of the first span with a pitch is the first voice.
     let Some(first_high) = medians.iter().flatten().next().map(|&m| is_high(m)) else {
-        return vec![None; spans.len()];
+        return vec![None; medians.len()];
     };
     medians
         .iter()

@@ -1,6 +1,7 @@
 use std::num::NonZeroU32;
 use std::time::Instant;
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -17,10 +18,30 @@ use crate::{Generation, Generator, LlmError};
 const BATCH: usize = 512;
 
 pub struct Llama {
+    // Declared first so it is dropped before the backend it was made with.
+    session: Option<Session>,
     backend: LlamaBackend,
-    model: LlamaModel,
+    model: &'static LlamaModel,
     context_tokens: u32,
     threads: u32,
+}
+
+/// A context and what its KV cache holds: the tokens of one encounter's prompt (and of the answer
+/// generated after it), kept between jobs only for the same `cache_key`.
+struct Session {
+    ctx: LlamaContext<'static>,
+    key: Option<String>,
+    n_ctx: usize,
+    tokens: Vec<LlamaToken>,
+}
+
+/// What evaluating a prompt into the session cost.
+struct Prefill {
+    prompt_tokens: usize,
+    cached_tokens: usize,
+    prompt_ms: u64,
+    /// Where in the last decoded batch the last prompt token's logits are.
+    last_logits: i32,
 }
 
 impl Llama {
@@ -32,6 +53,9 @@ impl Llama {
         backend.void_logs();
         let model = LlamaModel::load_from_file(&backend, &model_ref.path, &LlamaModelParams::default())
             .map_err(|e| LlmError::Engine(format!("cannot load {}: {e}", model_ref.path)))?;
+        // A worker serves one model for its whole life; leaking it gives the kept context the
+        // 'static borrow it needs, instead of a self-referential struct.
+        let model: &'static LlamaModel = Box::leak(Box::new(model));
         let train = model.n_ctx_train();
         let context_tokens = if context_tokens == 0 {
             train
@@ -39,6 +63,7 @@ impl Llama {
             context_tokens.min(train)
         };
         Ok(Llama {
+            session: None,
             backend,
             model,
             context_tokens,
@@ -64,81 +89,169 @@ impl Llama {
             )),
         }
     }
-}
 
-impl Generator for Llama {
-    fn generate(&mut self, job: &GenerateJob) -> Result<Generation, LlmError> {
+    /// Brings the job's prompt into the KV cache: reuses the cached tokens it shares with the
+    /// session's (same `cache_key` only), evaluates the rest, and leaves the logits of the last
+    /// prompt token ready. Any other session is dropped first, cache and all.
+    fn evaluate_prompt(&mut self, job: &GenerateJob) -> Result<Prefill, LlmError> {
         let engine = |e: &dyn std::fmt::Display| LlmError::Engine(e.to_string());
-        let started = Instant::now();
         let prompt = self.prompt_text(job)?;
-        let vocab = self.model.vocab();
-        let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
+        let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
         let answer = job.max_tokens as usize;
-        if tokens.len() + answer > self.context_tokens as usize {
+        let needed = tokens.len() + answer + 8;
+        if needed > self.context_tokens as usize {
+            self.session = None;
             return Err(LlmError::ContextFull {
                 prompt: tokens.len(),
                 answer,
                 context: self.context_tokens as usize,
             });
         }
-        let n_ctx = (tokens.len() + answer + 8) as u32;
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx))
-            .with_n_batch(BATCH as u32)
-            .with_n_threads(self.threads as i32)
-            .with_n_threads_batch(self.threads as i32);
-        let mut ctx = self.model.new_context(&self.backend, params).map_err(|e| engine(&e))?;
-        let mut grammar =
-            LlamaSampler::grammar(&self.model, &job.grammar, "root").map_err(|e| LlmError::Grammar(e.to_string()))?;
+        let reusable =
+            matches!(&self.session, Some(s) if s.key.is_some() && s.key == job.cache_key && s.n_ctx >= needed);
+        if !reusable {
+            self.session = None;
+            // A kept session gets the whole window, so the prompt can grow as the visit goes on;
+            // a one-off job gets just what it needs.
+            let n_ctx = if job.cache_key.is_some() {
+                self.context_tokens as usize
+            } else {
+                needed
+            };
+            let params = LlamaContextParams::default()
+                .with_n_ctx(NonZeroU32::new(n_ctx as u32))
+                .with_n_batch(BATCH as u32)
+                .with_n_threads(self.threads as i32)
+                .with_n_threads_batch(self.threads as i32);
+            let ctx = self.model.new_context(&self.backend, params).map_err(|e| engine(&e))?;
+            self.session = Some(Session {
+                ctx,
+                key: job.cache_key.clone(),
+                n_ctx,
+                tokens: Vec::new(),
+            });
+        }
+        let session = self.session.as_mut().expect("made above");
 
-        // Prompt evaluation in batches; logits only for the last prompt token.
-        let prompt_started = Instant::now();
+        // The last prompt token is always evaluated again: its logits start the answer.
+        let mut cached = session
+            .tokens
+            .iter()
+            .zip(&tokens)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(tokens.len() - 1);
+        if !session
+            .ctx
+            .clear_kv_cache_seq(Some(0), Some(cached as u32), None)
+            .map_err(|e| engine(&e))?
+        {
+            // The model's cache cannot drop a tail (recurrent models): start over.
+            session.ctx.clear_kv_cache();
+            cached = 0;
+        }
+        session.tokens.truncate(cached);
+
+        let started = Instant::now();
         let mut batch = LlamaBatch::new(BATCH, 1);
-        for (chunk_index, chunk) in tokens.chunks(BATCH).enumerate() {
+        let mut last_logits = 0;
+        for (chunk_index, chunk) in tokens[cached..].chunks(BATCH).enumerate() {
             batch.clear();
             for (i, &t) in chunk.iter().enumerate() {
-                let pos = chunk_index * BATCH + i;
+                let pos = cached + chunk_index * BATCH + i;
                 batch
                     .add(t, pos as i32, &[0], pos == tokens.len() - 1)
                     .map_err(|e| engine(&e))?;
             }
-            ctx.decode(&mut batch).map_err(|e| engine(&e))?;
+            if let Err(e) = session.ctx.decode(&mut batch) {
+                // What the cache holds is unknown now: it must not be reused.
+                self.session = None;
+                return Err(engine(&e));
+            }
+            last_logits = chunk.len() as i32 - 1;
         }
-        let prompt_ms = prompt_started.elapsed().as_millis() as u64;
+        session.tokens.extend_from_slice(&tokens[cached..]);
+        Ok(Prefill {
+            prompt_tokens: tokens.len(),
+            cached_tokens: cached,
+            prompt_ms: started.elapsed().as_millis() as u64,
+            last_logits,
+        })
+    }
+
+    /// Evaluates a prompt into the cache kept under its `cache_key`, generating nothing.
+    pub fn prefill(&mut self, job: &GenerateJob) -> Result<JobStats, LlmError> {
+        let started = Instant::now();
+        let prefill = self.evaluate_prompt(job)?;
+        if job.cache_key.is_none() {
+            self.session = None;
+        }
+        Ok(JobStats {
+            wall_ms: started.elapsed().as_millis() as u64,
+            prompt_tokens: prefill.prompt_tokens as u64,
+            cached_tokens: prefill.cached_tokens as u64,
+            prompt_ms: prefill.prompt_ms,
+            peak_rss_kb: protocol::worker::peak_rss_kb(),
+            ..JobStats::default()
+        })
+    }
+}
+
+impl Generator for Llama {
+    fn generate(&mut self, job: &GenerateJob) -> Result<Generation, LlmError> {
+        let engine = |e: &dyn std::fmt::Display| LlmError::Engine(e.to_string());
+        let started = Instant::now();
+        let mut grammar =
+            LlamaSampler::grammar(self.model, &job.grammar, "root").map_err(|e| LlmError::Grammar(e.to_string()))?;
+        let prefill = self.evaluate_prompt(job)?;
+        let vocab = self.model.vocab();
+        let answer = job.max_tokens as usize;
+        let session = self.session.as_mut().expect("evaluate_prompt keeps a session");
 
         let generate_started = Instant::now();
         let mut out = Vec::new();
         let mut out_tokens: Vec<LlamaToken> = Vec::new();
-        let mut pos = tokens.len();
+        let mut pos = prefill.prompt_tokens;
         let mut generated = 0u64;
-        let mut last_logits = batch.n_tokens() - 1;
-        loop {
+        let mut last_logits = prefill.last_logits;
+        let mut batch = LlamaBatch::new(BATCH, 1);
+        let result = loop {
             if generated as usize >= answer {
-                break;
+                break Ok(());
             }
-            let mut logits = ctx.get_logits_ith(last_logits).to_vec();
+            let mut logits = session.ctx.get_logits_ith(last_logits).to_vec();
             penalize_repeats(&mut logits, &out_tokens);
             let token = pick_token(&logits, &mut grammar);
             grammar.accept(token);
             generated += 1;
             if vocab.is_eog(token) {
-                break;
+                break Ok(());
             }
             out.extend(vocab.token_to_piece(token, false, None));
             out_tokens.push(token);
             batch.clear();
-            batch.add(token, pos as i32, &[0], true).map_err(|e| engine(&e))?;
-            ctx.decode(&mut batch).map_err(|e| engine(&e))?;
+            if let Err(e) = batch.add(token, pos as i32, &[0], true) {
+                break Err(engine(&e));
+            }
+            if let Err(e) = session.ctx.decode(&mut batch) {
+                break Err(engine(&e));
+            }
+            session.tokens.push(token);
             pos += 1;
             last_logits = 0;
+        };
+        if result.is_err() || job.cache_key.is_none() {
+            self.session = None;
         }
+        result?;
         let generate_ms = generate_started.elapsed().as_millis() as u64;
         Ok(Generation {
             text: String::from_utf8_lossy(&out).into_owned(),
             stats: JobStats {
                 wall_ms: started.elapsed().as_millis() as u64,
-                prompt_tokens: tokens.len() as u64,
-                prompt_ms,
+                prompt_tokens: prefill.prompt_tokens as u64,
+                cached_tokens: prefill.cached_tokens as u64,
+                prompt_ms: prefill.prompt_ms,
                 generated_tokens: generated,
                 generate_ms,
                 peak_rss_kb: protocol::worker::peak_rss_kb(),

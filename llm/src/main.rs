@@ -1,7 +1,8 @@
 //! `scribe-draft-worker`: serves generation jobs for the daemon over stdin/stdout frames.
 //!
 //! It links llama.cpp and nothing else of the appliance: no database, no network. Each job carries
-//! one encounter's prompt; nothing is kept between jobs but the loaded model.
+//! one encounter's prompt; between jobs the worker keeps the loaded model and, for a job with a
+//! `cache_key`, that one prompt's KV cache, dropped as soon as a job for anything else arrives.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -12,50 +13,57 @@ use protocol::worker::serve;
 
 fn main() -> ExitCode {
     let mut engine: Option<Llama> = None;
-    serve(|request, _payload| match request {
-        Request::Load {
-            model,
-            threads,
-            context_tokens,
-            ..
-        } => {
-            let started = Instant::now();
-            match Llama::load(&model, context_tokens, threads) {
-                Ok(l) => {
-                    engine = Some(l);
-                    Response::Loaded {
-                        engine: "llama.cpp".into(),
-                        load_ms: started.elapsed().as_millis() as u64,
+    serve(|request, _payload| {
+        let prefill = matches!(request, Request::Prefill(_));
+        match request {
+            Request::Load {
+                model,
+                threads,
+                context_tokens,
+                ..
+            } => {
+                let started = Instant::now();
+                match Llama::load(&model, context_tokens, threads) {
+                    Ok(l) => {
+                        engine = Some(l);
+                        Response::Loaded {
+                            engine: "llama.cpp".into(),
+                            load_ms: started.elapsed().as_millis() as u64,
+                        }
                     }
+                    Err(e) => Response::Failed { reason: e.to_string() },
                 }
-                Err(e) => Response::Failed { reason: e.to_string() },
             }
-        }
-        Request::Generate(job) => {
-            let Some(engine) = engine.as_mut() else {
-                return Response::Failed {
-                    reason: "no model loaded".into(),
+            Request::Generate(job) | Request::Prefill(job) => {
+                let Some(engine) = engine.as_mut() else {
+                    return Response::Failed {
+                        reason: "no model loaded".into(),
+                    };
                 };
-            };
-            match engine.generate(&job) {
-                Ok(g) => Response::Generated {
-                    text: g.text,
-                    stats: g.stats,
-                },
-                Err(llm::LlmError::ContextFull {
-                    prompt,
-                    answer,
-                    context,
-                }) => Response::ContextFull {
-                    prompt_tokens: prompt as u64,
-                    answer_tokens: answer as u64,
-                    context_tokens: context as u64,
-                },
-                Err(e) => Response::Failed { reason: e.to_string() },
+                let done = if prefill {
+                    engine.prefill(&job).map(|stats| Response::Prefilled { stats })
+                } else {
+                    engine.generate(&job).map(|g| Response::Generated {
+                        text: g.text,
+                        stats: g.stats,
+                    })
+                };
+                done.unwrap_or_else(|e| match e {
+                    llm::LlmError::ContextFull {
+                        prompt,
+                        answer,
+                        context,
+                    } => Response::ContextFull {
+                        prompt_tokens: prompt as u64,
+                        answer_tokens: answer as u64,
+                        context_tokens: context as u64,
+                    },
+                    e => Response::Failed { reason: e.to_string() },
+                })
             }
+            Request::Transcribe => Response::Failed {
+                reason: "this is the drafting worker; it does not transcribe".into(),
+            },
         }
-        Request::Transcribe => Response::Failed {
-            reason: "this is the drafting worker; it does not transcribe".into(),
-        },
     })
 }

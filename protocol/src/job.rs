@@ -1,7 +1,9 @@
 //! Messages between the daemon and its engine workers.
 //!
-//! A worker serves one engine. The daemon sends `Load` once, then one job at a time; a worker never
-//! sees more than the one encounter's audio or prompt that the current job carries.
+//! A worker serves one engine. The daemon sends `Load` once, then one job at a time; a job carries
+//! one encounter's audio or prompt and nothing else. The drafting worker may keep the last prompt's
+//! KV cache between jobs, but only under that job's `cache_key` (the encounter's id): a job with
+//! any other key, or none, starts from an empty cache, so one visit's words never shape another's.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,10 @@ pub enum Request {
     Transcribe,
     /// Generate under a grammar from chat messages.
     Generate(GenerateJob),
+    /// Evaluate the prompt into the KV cache kept under the job's `cache_key`, generating
+    /// nothing: sent while a visit is still being recorded, so that when it ends only the prompt's
+    /// new tail is left to evaluate. Answered with `Prefilled` (or `ContextFull`).
+    Prefill(GenerateJob),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +50,11 @@ pub struct GenerateJob {
     /// GBNF grammar (root rule `root`) the output must match.
     pub grammar: String,
     pub max_tokens: u32,
+    /// The encounter this prompt belongs to (its opaque id, never text). When set, the worker
+    /// keeps the prompt's KV cache afterwards and reuses the part of it that the next job with
+    /// the same key shares token for token; when unset, nothing outlives the job.
+    #[serde(default)]
+    pub cache_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +70,10 @@ pub enum Response {
     },
     Generated {
         text: String,
+        stats: JobStats,
+    },
+    /// The prompt of a `Prefill` is in the KV cache.
+    Prefilled {
         stats: JobStats,
     },
     /// The prompt plus the longest possible answer do not fit the model's context: the daemon
@@ -86,6 +101,10 @@ pub struct JobStats {
     pub prompt_tokens: u64,
     #[serde(default)]
     pub prompt_ms: u64,
+    /// Drafting: prompt tokens found already evaluated in the KV cache (a prefill while the
+    /// visit was recorded), included in `prompt_tokens` but not in `prompt_ms`.
+    #[serde(default)]
+    pub cached_tokens: u64,
     /// Drafting: generated tokens and time to generate them.
     #[serde(default)]
     pub generated_tokens: u64,
@@ -98,7 +117,10 @@ pub struct JobStats {
 
 impl JobStats {
     pub fn prompt_tokens_per_s(&self) -> f64 {
-        per_second(self.prompt_tokens, self.prompt_ms)
+        per_second(
+            self.prompt_tokens - self.cached_tokens.min(self.prompt_tokens),
+            self.prompt_ms,
+        )
     }
 
     pub fn generated_tokens_per_s(&self) -> f64 {

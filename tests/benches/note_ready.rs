@@ -1,0 +1,477 @@
+//! Note-ready latency: how long after "stop" a recorded visit's draft is ready for review.
+//!
+//! A synthesized visit (two voices, many problems, doses and sides, as a long follow-up visit
+//! has) is streamed into a real daemon at `--speed` times real time in one-second chunks, as the
+//! room recorder and the browser do; the clock runs from "stop" until the draft is stored. Three
+//! ways, each on a fresh daemon that has already drafted a short warm-up visit (models loaded):
+//!
+//! - *prefill*: the default — utterances transcribed live are kept (only the tail after the last
+//!   pause is transcribed after stop) and the transcript is evaluated into the model's cache while
+//!   the visit is recorded;
+//! - *no prefill*: the same with `drafting.prefill_while_recording = false`;
+//! - *upload*: the same audio as a file, `scribe ingest visit.wav` — the whole recording is
+//!   transcribed and read by the model after the fact (what a visit costs with no streaming).
+//!
+//! `SCRIBE_TEST_PROFILE=default cargo bench -p tests --bench note_ready -- [--minutes 5,15]
+//! [--speed 2] [--out DIR]` writes DIR/note-ready.md (default DIR: docs/bench).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use eval::speech::Voice;
+use store::{Actor, NewEncounter, Store};
+use tests::Appliance;
+
+/// One visit's problems, each a short exchange with the facts a note must carry.
+const PROBLEMS: &[&[(Voice, &str)]] = &[
+    &[
+        (
+            Voice::Doctor,
+            "Let's start with your blood pressure. How have the readings been at home?",
+        ),
+        (
+            Voice::Patient,
+            "Mostly around one forty over ninety in the mornings, a bit lower at night.",
+        ),
+        (
+            Voice::Doctor,
+            "You're on lisinopril ten milligrams once a day. Any cough or dizziness with it?",
+        ),
+        (
+            Voice::Patient,
+            "No cough. I get a little lightheaded if I stand up too fast.",
+        ),
+        (
+            Voice::Doctor,
+            "I'd like to raise it to twenty milligrams and check your kidney function in two weeks.",
+        ),
+    ],
+    &[
+        (
+            Voice::Doctor,
+            "You mentioned your left knee on the phone. Tell me about that.",
+        ),
+        (
+            Voice::Patient,
+            "It's been swollen for about three weeks, worse going down stairs.",
+        ),
+        (Voice::Doctor, "Any injury, a fall, or a twist?"),
+        (Voice::Patient, "No fall. I did start walking more for my weight."),
+        (
+            Voice::Doctor,
+            "On exam there's a small effusion of the left knee, no redness, and the ligaments feel stable. We'll get an x-ray of the left knee.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "How is your blood sugar doing on the metformin?"),
+        (
+            Voice::Patient,
+            "I take five hundred milligrams twice a day. My last A1C was seven point eight.",
+        ),
+        (
+            Voice::Doctor,
+            "That's higher than we want. Any stomach upset with the metformin?",
+        ),
+        (Voice::Patient, "Some loose stools the first month, but that settled."),
+        (
+            Voice::Doctor,
+            "Let's go up to one thousand milligrams twice a day and recheck the A1C in three months.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "Any trouble sleeping lately?"),
+        (
+            Voice::Patient,
+            "Yes, I wake up at three in the morning most nights and can't get back to sleep.",
+        ),
+        (
+            Voice::Doctor,
+            "Do you snore, or has anyone noticed you stop breathing at night?",
+        ),
+        (
+            Voice::Patient,
+            "My wife says I snore loudly, and I'm tired during the day.",
+        ),
+        (
+            Voice::Doctor,
+            "I'd like to order a sleep study to look for sleep apnea.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "You had some heartburn last time. How is that?"),
+        (
+            Voice::Patient,
+            "Better on the omeprazole twenty milligrams, but it comes back after big meals.",
+        ),
+        (Voice::Doctor, "Any trouble swallowing, vomiting, or black stools?"),
+        (Voice::Patient, "No, none of that."),
+        (
+            Voice::Doctor,
+            "Keep the omeprazole, avoid eating within three hours of bed, and we'll review in two months.",
+        ),
+    ],
+    &[
+        (
+            Voice::Doctor,
+            "Let me listen to your chest. Take a deep breath in and out.",
+        ),
+        (Voice::Patient, "I've had a dry cough for about ten days, no fever."),
+        (
+            Voice::Doctor,
+            "Your lungs are clear on both sides and your oxygen level is ninety seven percent.",
+        ),
+        (Voice::Patient, "Is it an infection?"),
+        (
+            Voice::Doctor,
+            "It sounds like a viral cough. Honey and fluids, and call us if you get a fever or short of breath.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "How is your mood been over the last couple of weeks?"),
+        (
+            Voice::Patient,
+            "A bit down since I stopped working, but I still enjoy seeing my grandchildren.",
+        ),
+        (Voice::Doctor, "Any thoughts of harming yourself?"),
+        (Voice::Patient, "No, never."),
+        (
+            Voice::Doctor,
+            "Good. Let's keep an eye on it, and I can refer you to counseling if you'd like.",
+        ),
+    ],
+    &[
+        (
+            Voice::Doctor,
+            "Your cholesterol came back. The LDL is one hundred sixty.",
+        ),
+        (Voice::Patient, "Is that bad? I don't eat much fried food."),
+        (
+            Voice::Doctor,
+            "With your diabetes, I'd recommend starting atorvastatin twenty milligrams at night.",
+        ),
+        (Voice::Patient, "Are there side effects?"),
+        (
+            Voice::Doctor,
+            "Some people get muscle aches. Tell me if you do, and we'll check your liver tests in six weeks.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "Let me look at that rash on your right forearm."),
+        (Voice::Patient, "It started a week ago, it itches, especially at night."),
+        (
+            Voice::Doctor,
+            "It's a dry, scaly patch about three centimeters across, no blisters.",
+        ),
+        (Voice::Patient, "I did start a new laundry soap."),
+        (
+            Voice::Doctor,
+            "Likely contact dermatitis. Use hydrocortisone one percent cream twice a day for one week and go back to the old soap.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "Are you up to date on your vaccines?"),
+        (
+            Voice::Patient,
+            "I had the flu shot in October, not sure about the others.",
+        ),
+        (
+            Voice::Doctor,
+            "You're due for the shingles vaccine and a pneumonia vaccine at your age.",
+        ),
+        (Voice::Patient, "Can I get them today?"),
+        (
+            Voice::Doctor,
+            "We'll give the pneumonia vaccine today and the shingles vaccine at the pharmacy.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "Any chest pain or pressure when you walk uphill?"),
+        (
+            Voice::Patient,
+            "No chest pain, but I get short of breath after two flights of stairs.",
+        ),
+        (
+            Voice::Doctor,
+            "Your heart sounds regular with no murmur, and there's no swelling in your ankles.",
+        ),
+        (Voice::Patient, "Should I be worried?"),
+        (
+            Voice::Doctor,
+            "Let's get an EKG today and a stress test if anything shows up.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "How is your lower back?"),
+        (
+            Voice::Patient,
+            "It aches after gardening, maybe four out of ten, no pain down the legs.",
+        ),
+        (Voice::Doctor, "Any numbness, weakness, or trouble with your bladder?"),
+        (Voice::Patient, "No, nothing like that."),
+        (
+            Voice::Doctor,
+            "Physical therapy twice a week for six weeks, and acetaminophen five hundred milligrams as needed.",
+        ),
+    ],
+];
+
+/// Lines for a visit of about `minutes` minutes (espeak-ng's voices, with the pauses between
+/// turns, come to about 105 words a minute): the problems in turn, coming back to them for a
+/// longer visit.
+fn visit_lines(minutes: f64) -> Vec<(Voice, String)> {
+    let target_words = (minutes * 105.0) as usize;
+    let mut lines = vec![(Voice::Doctor, "Good morning, come on in and have a seat.".to_string())];
+    let mut words = 0;
+    for (round, problem) in PROBLEMS.iter().cycle().enumerate() {
+        if words >= target_words {
+            break;
+        }
+        for (i, (voice, text)) in problem.iter().enumerate() {
+            let text = if i == 0 && round >= PROBLEMS.len() {
+                format!("Coming back to something from earlier. {text}")
+            } else {
+                text.to_string()
+            };
+            words += text.split_whitespace().count();
+            lines.push((*voice, text));
+        }
+    }
+    lines.push((
+        Voice::Doctor,
+        "That's everything for today. We'll see you in three months.".into(),
+    ));
+    lines.push((Voice::Patient, "Thank you, doctor.".into()));
+    lines
+}
+
+#[derive(Debug, Default)]
+struct Run {
+    ready_s: f64,
+    /// Audio transcribed after stop, and how long it took.
+    asr_audio_s: f64,
+    asr_s: f64,
+    prompt_tokens: u64,
+    cached_tokens: u64,
+    prompt_s: f64,
+    generated_tokens: u64,
+    generate_s: f64,
+    daemon_peak_rss_mb: f64,
+    asr_peak_rss_mb: f64,
+    llm_peak_rss_mb: f64,
+    failed: Option<String>,
+}
+
+fn last_job(show: &serde_json::Value, kind: &str) -> serde_json::Value {
+    show["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().rfind(|j| j["kind"] == kind))
+        .map(|j| j["stats"].clone())
+        .unwrap_or_default()
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn state(conn: &rusqlite::Connection, id: &str) -> String {
+    conn.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap_or_default()
+}
+
+fn wait_settled(conn: &rusqlite::Connection, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let s = state(conn, id);
+        if !matches!(s.as_str(), "recording" | "transcribing" | "drafting" | "") || Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Streams `pcm` into the store as a recording at `speed` times real time.
+fn stream(store: &mut Store, pcm: &[i16], speed: f64) -> String {
+    let source = Actor::system("bench-source");
+    let id = store
+        .start_recording(
+            &source,
+            &NewEncounter {
+                template: "soap".into(),
+                ..NewEncounter::default()
+            },
+        )
+        .unwrap();
+    let t0 = Instant::now();
+    for (seq, chunk) in pcm.chunks(16_000).enumerate() {
+        let spoken = t0 + Duration::from_secs_f64((seq as f64 + chunk.len() as f64 / 16_000.0) / speed);
+        if let Some(wait) = spoken.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        store.append_audio(&source, &id, seq as u32, chunk, None).unwrap();
+    }
+    id
+}
+
+enum Mode {
+    Prefill,
+    NoPrefill,
+    Upload,
+}
+
+fn run(mode: Mode, pcm: &[i16], wav: &Path, speed: f64) -> Run {
+    let app = Appliance::new();
+    let prefill = if matches!(mode, Mode::Prefill) { "true" } else { "false" };
+    let mut daemon = app.spawn_pipeline_daemon(&[("SCRIBE_PREFILL_WHILE_RECORDING", prefill)]);
+    let mut store = Store::open(&app.db(), &app.key()).unwrap();
+    let conn = app.open_raw();
+    // Warm-up: a short recorded visit loads both workers, as on a box that has run all day.
+    let warm = stream(&mut store, &pcm[..(20 * 16_000).min(pcm.len())], 4.0);
+    store
+        .finish_recording(&Actor::system("bench-source"), &warm, "stopped")
+        .unwrap();
+    wait_settled(&conn, &warm);
+
+    let (id, stopped) = match mode {
+        Mode::Upload => {
+            let started = Instant::now();
+            let out = app.command(&["ingest", "--no-wait"]).arg(wav).output().unwrap();
+            assert!(out.status.success(), "{}", tests::text(&out));
+            let id = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .lines()
+                .last()
+                .unwrap()
+                .to_string();
+            (id, started)
+        }
+        Mode::Prefill | Mode::NoPrefill => {
+            let id = stream(&mut store, pcm, speed);
+            // "Stop" is pressed when the visit ends.
+            let stopped = Instant::now();
+            store
+                .finish_recording(&Actor::system("bench-source"), &id, "stopped")
+                .unwrap();
+            (id, stopped)
+        }
+    };
+    let end = wait_settled(&conn, &id);
+    let ready_s = stopped.elapsed().as_secs_f64();
+    let daemon_peak_rss_mb = peak_rss_mb(daemon.id());
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let show = app.show(&id);
+    let (asr, draft) = (last_job(&show, "asr"), last_job(&show, "draft"));
+    let ms = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0) / 1000.0;
+    let mb = |v: &serde_json::Value| v["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0;
+    Run {
+        ready_s,
+        asr_audio_s: ms(&asr, "audio_ms"),
+        asr_s: ms(&asr, "wall_ms"),
+        prompt_tokens: draft["prompt_tokens"].as_u64().unwrap_or(0),
+        cached_tokens: draft["cached_tokens"].as_u64().unwrap_or(0),
+        prompt_s: ms(&draft, "prompt_ms"),
+        generated_tokens: draft["generated_tokens"].as_u64().unwrap_or(0),
+        generate_s: ms(&draft, "generate_ms"),
+        daemon_peak_rss_mb,
+        asr_peak_rss_mb: mb(&asr),
+        llm_peak_rss_mb: mb(&draft),
+        failed: (end != "awaiting_review").then(|| format!("{end}: {}", show["failure_reason"])),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
+    let out = arg("--out").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bench")),
+        PathBuf::from,
+    );
+    let speed: f64 = arg("--speed").map_or(2.0, |s| s.parse().expect("--speed N"));
+    let minutes: Vec<f64> = arg("--minutes")
+        .unwrap_or_else(|| "5,15".into())
+        .split(',')
+        .map(|m| m.parse().expect("--minutes 5,15"))
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = String::new();
+    let mut memory = String::new();
+    let mut ratios = String::new();
+    for &m in &minutes {
+        let wav = dir.path().join(format!("visit-{m}.wav"));
+        let lines = visit_lines(m);
+        let lines: Vec<(Voice, &str)> = lines.iter().map(|(v, t)| (*v, t.as_str())).collect();
+        eval::speech::synthesize(&lines, &wav).expect("synthesize (espeak-ng and sox)");
+        let pcm = audio::decode_wav_file(&wav).unwrap().samples;
+        let audio_min = pcm.len() as f64 / 16_000.0 / 60.0;
+        eprintln!("{audio_min:.1}-minute visit: streaming at {speed}x");
+        let runs = [
+            ("prefill", run(Mode::Prefill, &pcm, &wav, speed)),
+            ("no prefill", run(Mode::NoPrefill, &pcm, &wav, speed)),
+            ("upload", run(Mode::Upload, &pcm, &wav, speed)),
+        ];
+        for (label, r) in &runs {
+            eprintln!("  {label}: {r:?}");
+            rows.push_str(&format!(
+                "| {audio_min:.1} min | {label} | **{:.1} s** | {:.1} s of audio in {:.1} s | {} ({} cached) | {:.1} s | {} in {:.1} s |{}\n",
+                r.ready_s,
+                r.asr_audio_s,
+                r.asr_s,
+                r.prompt_tokens,
+                r.cached_tokens,
+                r.prompt_s,
+                r.generated_tokens,
+                r.generate_s,
+                r.failed.as_deref().map_or(String::new(), |f| format!(" failed: {f}")),
+            ));
+            memory.push_str(&format!(
+                "| {audio_min:.1} min | {label} | {:.0} MB | {:.0} MB | {:.0} MB |\n",
+                r.daemon_peak_rss_mb, r.asr_peak_rss_mb, r.llm_peak_rss_mb
+            ));
+        }
+        ratios.push_str(&format!(
+            "| {audio_min:.1} min | {:.2} | {:.2} |\n",
+            runs[1].1.ready_s / runs[0].1.ready_s,
+            runs[2].1.ready_s / runs[0].1.ready_s,
+        ));
+    }
+    let report = format!(
+        "# Note-ready latency after \"stop\"\n\n\
+         `SCRIBE_TEST_PROFILE={profile} cargo bench -p tests --bench note_ready -- --speed {speed}` — {threads} cores, \
+         profile `{profile}`, {date}.\n\n\
+         A synthesized follow-up visit (two espeak-ng voices, twelve problems with doses, sides and results, \
+         revisited for the longer visit) streamed into `scribe daemon` at {speed}× real time in one-second chunks; \
+         the clock runs from \"stop\" to the draft being stored. Each way on a fresh daemon whose workers have \
+         already drafted a warm-up visit. *prefill*: the default; *no prefill*: `drafting.prefill_while_recording \
+         = false`; *upload*: the same audio ingested as a file after the visit.\n\n\
+         | visit | way | note ready after stop | transcribed after stop | prompt tokens | prompt evaluated in | tokens generated |\n\
+         |---|---|---:|---:|---:|---:|---:|\n{rows}\n\
+         Ratio of note-ready latency to *prefill* (same run):\n\n\
+         | visit | no prefill / prefill | upload / prefill |\n|---|---:|---:|\n{ratios}\n\
+         Peak resident memory:\n\n\
+         | visit | way | daemon | speech worker | drafting worker |\n|---|---|---:|---:|---:|\n{memory}",
+        profile = tests::profile(),
+        threads = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        date = today(),
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("note-ready.md"), &report).unwrap();
+    println!("{report}");
+}
+
+/// Today's date from `date`, so the report says when it was measured.
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}

@@ -216,10 +216,10 @@ const PROBLEMS: &[&[(Voice, &str)]] = &[
 ];
 
 /// Lines for a visit of about `minutes` minutes (espeak-ng's voices, with the pauses between
-/// turns, come to about 105 words a minute): the problems in turn, coming back to them for a
+/// turns, come to about 150 words a minute): the problems in turn, coming back to them for a
 /// longer visit.
 fn visit_lines(minutes: f64) -> Vec<(Voice, String)> {
-    let target_words = (minutes * 105.0) as usize;
+    let target_words = (minutes * 150.0) as usize;
     let mut lines = vec![(Voice::Doctor, "Good morning, come on in and have a seat.".to_string())];
     let mut words = 0;
     for (round, problem) in PROBLEMS.iter().cycle().enumerate() {

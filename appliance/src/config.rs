@@ -314,6 +314,9 @@ pub struct DraftingConfig {
     /// Evaluate the transcript into the model's cache while a visit is being recorded, so the
     /// note is ready sooner after "stop". Off saves the CPU it costs during the visit.
     pub prefill_while_recording: bool,
+    /// Draft after-visit instructions for the patient beside every note (template
+    /// `patient-instructions`), reviewed and signed with it.
+    pub patient_instructions: bool,
 }
 
 impl Default for Config {
@@ -340,6 +343,7 @@ impl Default for DraftingConfig {
             template: "soap".into(),
             templates_dir: String::new(),
             prefill_while_recording: true,
+            patient_instructions: true,
         }
     }
 }
@@ -448,6 +452,10 @@ templates_dir = ""
 # Read the transcript into the model while the visit is recorded, so the note is ready seconds
 # after "stop" instead of after reading the whole visit. Costs CPU during the visit.
 prefill_while_recording = true
+# Also draft plain-language after-visit instructions for the patient from the same transcript
+# (template "patient-instructions"; a clinic file of that name replaces it). The physician reviews
+# and signs them with the note.
+patient_instructions = true
 
 [web]
 # The review app's address (the daemon serves it; so does `scribe serve`). Empty disables it.

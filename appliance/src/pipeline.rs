@@ -34,6 +34,10 @@ pub struct Pipeline {
     /// final transcript is made from it.
     live: std::collections::HashMap<String, LiveTranscript>,
     prefill_while_recording: bool,
+    patient_instructions: bool,
+    /// Encounters awaiting review whose patient instructions are still to be drafted; filled
+    /// from the store once (`None` until then), then as notes are drafted.
+    instructions_due: Option<std::collections::VecDeque<String>>,
 }
 
 /// The live transcript of one recording in progress.
@@ -136,13 +140,15 @@ impl Pipeline {
             speaker_roles: config.capture.speaker_roles,
             live: std::collections::HashMap::new(),
             prefill_while_recording: config.drafting.prefill_while_recording,
+            patient_instructions: config.drafting.patient_instructions,
+            instructions_due: None,
         })
     }
 
     /// Runs one stage of the oldest encounter waiting for any. Returns false when idle.
     pub fn step(&mut self, store: &mut Store) -> Result<bool> {
         self.finish_abandoned_recordings(store)?;
-        if self.transcribe_live(store)? {
+        if self.transcribe_live(store, false)? {
             return Ok(true);
         }
         if let Some(id) = store.encounters_in(State::Transcribing)?.into_iter().next() {
@@ -153,7 +159,75 @@ impl Pipeline {
             self.draft(store, &id)?;
             return Ok(true);
         }
-        self.prefill_live(store)
+        if let Some(id) = self.next_instructions_due(store)? {
+            self.draft_instructions(store, &id)?;
+            return Ok(true);
+        }
+        // Reading the transcript into the model goes before hearing an utterance ahead: the first
+        // is what makes the note quick after "stop", the second only shows words a little sooner.
+        if self.prefill_live(store)? {
+            return Ok(true);
+        }
+        self.transcribe_live(store, true)
+    }
+
+    /// The next encounter whose note awaits review without patient instructions. The first call
+    /// looks through the store (a daemon restarted between a note and its instructions, or
+    /// notes drafted before they existed); later ones take what `draft` queued.
+    fn next_instructions_due(&mut self, store: &mut Store) -> Result<Option<String>> {
+        if !self.patient_instructions {
+            return Ok(None);
+        }
+        let due = match &mut self.instructions_due {
+            Some(due) => due,
+            None => {
+                let mut found = std::collections::VecDeque::new();
+                for id in store.encounters_in(State::AwaitingReview)? {
+                    if !store.has_patient_instructions(&id)? {
+                        found.push_back(id);
+                    }
+                }
+                self.instructions_due.insert(found)
+            }
+        };
+        Ok(due.pop_front())
+    }
+
+    /// Drafts the after-visit instructions for the patient from the encounter's transcript, as
+    /// the note was drafted (template, grammar, citations, validation), and adds them to its
+    /// draft. A failure here leaves the note as it is; the reviewer sees no instructions.
+    fn draft_instructions(&mut self, store: &mut Store, id: &str) -> Result<()> {
+        let span = tracing::info_span!("patient_instructions", encounter = id);
+        let _enter = span.enter();
+        if store.encounter(id)?.state != State::AwaitingReview {
+            return Ok(());
+        }
+        let template = match crate::templates::resolve(drafting::PATIENT_INSTRUCTIONS, &self.templates_dir) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("patient instructions template problem: {e:#}");
+                return record(store, id, "instructions", false, &JobStats::default());
+            }
+        };
+        let transcript = store.transcript(&self.actor, id, "patient instructions")?;
+        match self.draft_note(&transcript, &template, Some(id)) {
+            Ok((instructions, stats)) => {
+                match store.add_patient_instructions(&self.actor, id, &instructions, &self.llm_version) {
+                    Ok(_) => {}
+                    // Signed (or discarded) while they were drafted: the signed note stands as signed.
+                    Err(store::StoreError::WrongState { state, .. }) => {
+                        tracing::warn!(state, "the note was {state} before its patient instructions were ready");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                record(store, id, "instructions", true, &stats)
+            }
+            Err(e) => {
+                tracing::warn!(reason = %e, "patient instructions not drafted");
+                record(store, id, "instructions", false, &JobStats::default())
+            }
+        }
     }
 
     /// A recording whose source went away (the recorder was killed, the browser never came back)
@@ -173,10 +247,11 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Transcribes the next complete utterance of one recording in progress, so the review app
-    /// shows the visit as it happens. Returns whether it did any work. The final transcription,
-    /// when the recording ends, replaces this transcript entirely.
-    fn transcribe_live(&mut self, store: &mut Store) -> Result<bool> {
+    /// Transcribes the next complete utterance of one recording in progress (or, with
+    /// `ahead`, hears the utterance still being spoken), so the review app shows the visit as it
+    /// happens. Returns whether it did any work. The utterances heard for good become the final
+    /// transcript when the recording ends.
+    fn transcribe_live(&mut self, store: &mut Store, ahead: bool) -> Result<bool> {
         let recording = store.encounters_in(State::Recording)?;
         let transcribing = store.encounters_in(State::Transcribing)?;
         self.live
@@ -193,7 +268,7 @@ impl Pipeline {
             // ahead (a partial hearing, at most once per new second) so its words show early.
             let (window, is_final) = match audio::vad::next_cut(&live.pending, LIVE_MAX_WINDOW_S * 16_000) {
                 Cut::Wait => continue,
-                Cut::Speaking if live.pending.len() < live.partial_heard + 16_000 => continue,
+                Cut::Speaking if !ahead || live.pending.len() < live.partial_heard + 16_000 => continue,
                 Cut::Speaking => {
                     live.partial_heard = live.pending.len();
                     (live.pending.clone(), false)
@@ -241,11 +316,17 @@ impl Pipeline {
     }
 
     /// Takes one encounter through every remaining stage.
+    /// A note drafted here is followed by its patient instructions.
     pub fn process(&mut self, store: &mut Store, id: &str) -> Result<State> {
         loop {
             match store.encounter(id)?.state {
                 State::Transcribing => self.transcribe(store, id)?,
-                State::Drafting => self.draft(store, id)?,
+                State::Drafting => {
+                    self.draft(store, id)?;
+                    if self.patient_instructions && !store.has_patient_instructions(id)? {
+                        self.draft_instructions(store, id)?;
+                    }
+                }
                 settled => return Ok(settled),
             }
         }
@@ -419,6 +500,9 @@ impl Pipeline {
                     None => self.llm_version.clone(),
                 };
                 store.save_draft(&self.actor, id, &draft, &models)?;
+                if let Some(due) = &mut self.instructions_due {
+                    due.push_back(id.to_string());
+                }
                 record(store, id, "draft", true, &stats)
             }
             Err(e) => self.fail(store, id, "draft", &e.to_string()),

@@ -17,5 +17,5 @@ pub use numbers::numbers_in;
 pub use parse::{ParseError, drop_repeated_sentences, parse};
 pub use prompt::Prompt;
 pub use steering::{SpokenInstruction, spoken_instructions};
-pub use template::{SectionSpec, Template, TemplateError};
+pub use template::{Audience, PATIENT_INSTRUCTIONS, SectionSpec, Template, TemplateError};
 pub use validate::{ValidationError, validate};

@@ -59,6 +59,7 @@ pub fn parse(raw: &str, template: &Template) -> Result<Draft, ParseError> {
     }
     Ok(Draft {
         template: template.name.clone(),
+        patient_instructions: None,
         sections,
     })
 }

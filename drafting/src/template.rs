@@ -11,6 +11,10 @@ pub struct Template {
     pub name: String,
     /// What a person calls it, e.g. "SOAP note".
     pub title: String,
+    /// Who reads the document: a clinician (the note, in clinical third person) or the patient
+    /// (after-visit instructions, addressed to them in plain words).
+    #[serde(default)]
+    pub audience: Audience,
     #[serde(rename = "section")]
     pub sections: Vec<SectionSpec>,
     /// Set on the derived copy made by [`Template::shortened`]; never read from a file.
@@ -26,11 +30,28 @@ pub struct SectionSpec {
     /// Upper bound on sentences, which also bounds generation time.
     #[serde(default = "default_max_sentences")]
     pub max_sentences: u32,
+    /// Sentences from the clinic's own notes showing how this section is written (phrasing,
+    /// abbreviations, order). The model is shown them for style only; their facts are not this
+    /// visit's, and a draft that copied one would cite nothing that says it and be flagged.
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    #[default]
+    Clinician,
+    Patient,
 }
 
 fn default_max_sentences() -> u32 {
     6
 }
+
+/// Style examples cost prompt tokens on every draft; a few short ones show a style.
+const MAX_EXAMPLES: usize = 3;
+const MAX_EXAMPLE_CHARS: usize = 300;
 
 #[derive(Debug, thiserror::Error)]
 #[error("template {file}, line {line}: {message}")]
@@ -47,7 +68,15 @@ const BUILTIN: &[(&str, &str)] = &[
     ("hp", include_str!("../templates/hp.toml")),
     ("progress", include_str!("../templates/progress.toml")),
     ("aci", include_str!("../templates/aci.toml")),
+    (
+        PATIENT_INSTRUCTIONS,
+        include_str!("../templates/patient-instructions.toml"),
+    ),
 ];
+
+/// The template of the after-visit instructions drafted for the patient beside every note; a
+/// clinic file of the same name replaces it.
+pub const PATIENT_INSTRUCTIONS: &str = "patient-instructions";
 
 impl Template {
     /// The templates that ship with the appliance.
@@ -110,6 +139,30 @@ impl Template {
             if !(1..=30).contains(&s.max_sentences) {
                 return Err(error(at, format!("section {:?}: max_sentences must be 1..=30", s.name)));
             }
+            if s.examples.len() > MAX_EXAMPLES {
+                return Err(error(
+                    at,
+                    format!("section {:?}: at most {MAX_EXAMPLES} examples", s.name),
+                ));
+            }
+            for example in &s.examples {
+                let at = line_of(example.as_str()).or(at);
+                if example.trim().is_empty() || example.contains('\n') {
+                    return Err(error(
+                        at,
+                        format!("section {:?}: an example must be one line of text", s.name),
+                    ));
+                }
+                if example.chars().count() > MAX_EXAMPLE_CHARS {
+                    return Err(error(
+                        at,
+                        format!(
+                            "section {:?}: an example is longer than {MAX_EXAMPLE_CHARS} characters",
+                            s.name
+                        ),
+                    ));
+                }
+            }
         }
         Ok(template)
     }
@@ -141,5 +194,31 @@ mod tests {
         assert_eq!(e.line, 6, "{e}");
         let dup = "name = \"x\"\ntitle = \"X\"\n[[section]]\nname = \"A\"\ninstruction = \"a\"\n[[section]]\nname = \"A\"\ninstruction = \"b\"\n";
         assert!(Template::parse(dup, "d.toml").unwrap_err().message.contains("twice"));
+    }
+
+    #[test]
+    fn style_examples_are_short_single_lines() {
+        let with = |examples: &str| {
+            format!(
+                "name = \"x\"\ntitle = \"X\"\n[[section]]\nname = \"Plan\"\ninstruction = \"p\"\nexamples = {examples}\n"
+            )
+        };
+        let ok = Template::parse(&with(r#"["Start lisinopril 10 mg daily.", "RTC 3 mo."]"#), "x.toml").unwrap();
+        assert_eq!(ok.sections[0].examples.len(), 2);
+        let long = format!("[\"{}\"]", "word ".repeat(80));
+        let e = Template::parse(&with(&long), "x.toml").unwrap_err();
+        assert!(e.message.contains("longer than"), "{e}");
+        assert_eq!(e.line, 6, "{e}");
+        let many = Template::parse(&with(r#"["a.", "b.", "c.", "d."]"#), "x.toml").unwrap_err();
+        assert!(many.message.contains("at most 3"), "{many}");
+        let two_lines = Template::parse(&with(r#"["one\ntwo"]"#), "x.toml").unwrap_err();
+        assert!(two_lines.message.contains("one line"), "{two_lines}");
+    }
+
+    #[test]
+    fn patient_instructions_ship_for_the_patient() {
+        let t = Template::builtin(PATIENT_INSTRUCTIONS).unwrap();
+        assert_eq!(t.audience, Audience::Patient);
+        assert_eq!(Template::builtin("soap").unwrap().audience, Audience::Clinician);
     }
 }

@@ -323,6 +323,7 @@ mod tests {
     fn draft(text: &str, citations: Vec<SegmentId>) -> Draft {
         Draft {
             template: "soap".into(),
+            patient_instructions: None,
             sections: vec![Section {
                 name: "Plan".into(),
                 sentences: vec![Sentence {

@@ -9,6 +9,11 @@ pub struct Draft {
     /// The template's name, e.g. "soap".
     pub template: String,
     pub sections: Vec<Section>,
+    /// The after-visit instructions for the patient, drafted from the same transcript after the
+    /// note (a document of their own, with the same citations and flags); reviewed, edited and
+    /// signed with the note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_instructions: Option<Box<Draft>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,11 +59,22 @@ pub struct Flag {
 }
 
 impl Draft {
+    pub fn new(template: &str, sections: Vec<Section>) -> Draft {
+        Draft {
+            template: template.to_string(),
+            sections,
+            patient_instructions: None,
+        }
+    }
+
+    /// The note's sentences (not the patient instructions').
     pub fn sentences(&self) -> impl Iterator<Item = &Sentence> {
         self.sections.iter().flat_map(|s| s.sentences.iter())
     }
 
+    /// Flags for the reviewer in the note and in the patient instructions.
     pub fn flag_count(&self) -> usize {
-        self.sentences().map(|s| s.flags.len()).sum()
+        self.sentences().map(|s| s.flags.len()).sum::<usize>()
+            + self.patient_instructions.as_ref().map_or(0, |p| p.flag_count())
     }
 }

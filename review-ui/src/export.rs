@@ -56,6 +56,38 @@ pub fn plain_text(r: &SignedRecord<'_>) -> String {
     t
 }
 
+/// The signed patient instructions as a handout: the clinic, the visit, the instructions in
+/// plain text (no citations), and who reviewed them. `None` when the note was signed without.
+pub fn patient_instructions_text(r: &SignedRecord<'_>) -> Option<String> {
+    let instructions = r.draft.patient_instructions.as_deref()?;
+    let mut t = String::new();
+    writeln!(t, "{}", r.clinic).unwrap();
+    writeln!(
+        t,
+        "After your visit on {}\n",
+        &rfc3339_utc(r.encounter.created_ms)[..10]
+    )
+    .unwrap();
+    for section in &instructions.sections {
+        if section.sentences.is_empty() {
+            continue;
+        }
+        writeln!(t, "{}", section.name).unwrap();
+        for s in &section.sentences {
+            writeln!(t, "- {}", s.text).unwrap();
+        }
+        writeln!(t).unwrap();
+    }
+    writeln!(
+        t,
+        "Reviewed and signed by {} on {}.",
+        r.note.signer,
+        &rfc3339_utc(r.note.signed_ms)[..10]
+    )
+    .unwrap();
+    Some(t)
+}
+
 fn xhtml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -317,6 +349,7 @@ mod tests {
         };
         let draft = Draft {
             template: "soap".into(),
+            patient_instructions: None,
             sections: vec![Section {
                 name: "Plan".into(),
                 sentences: vec![Sentence {

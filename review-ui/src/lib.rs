@@ -45,6 +45,15 @@ pub fn transcript_text(t: &Transcript) -> String {
 }
 
 pub fn draft_text(d: &Draft) -> String {
+    let mut out = sections_text(d);
+    if let Some(instructions) = &d.patient_instructions {
+        writeln!(out, "\n# Patient instructions").unwrap();
+        out.push_str(&sections_text(instructions));
+    }
+    out
+}
+
+fn sections_text(d: &Draft) -> String {
     let mut out = String::new();
     for section in &d.sections {
         writeln!(out, "## {}", section.name).unwrap();
@@ -121,6 +130,7 @@ mod tests {
     fn flags_are_shown_beside_their_sentence() {
         let d = Draft {
             template: "soap".into(),
+            patient_instructions: None,
             sections: vec![
                 Section {
                     name: "Plan".into(),

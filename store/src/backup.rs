@@ -304,6 +304,7 @@ mod tests {
             .unwrap();
         let draft = protocol::Draft {
             template: "soap".into(),
+            patient_instructions: None,
             sections: vec![protocol::Section {
                 name: "Subjective".into(),
                 sentences: vec![protocol::Sentence {

@@ -448,7 +448,65 @@ impl Store {
         Ok(version)
     }
 
-    /// The newest draft and its version, if any.
+    /// Adds the patient instructions drafted for an encounter awaiting review, as a new version
+    /// of its newest draft (whatever a reviewer has edited by then stays as they left it). Refused
+    /// once the note is signed, or if the draft already has instructions.
+    pub fn add_patient_instructions(
+        &mut self,
+        by: &Actor,
+        id: &str,
+        instructions: &Draft,
+        model: &str,
+    ) -> Result<u32, StoreError> {
+        let tx = self.write_tx()?;
+        let purpose = authorize(&tx, by, id, "write the patient instructions", "treatment")?;
+        let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
+        if state != State::AwaitingReview.as_str() {
+            return Err(StoreError::WrongState {
+                id: id.into(),
+                state,
+                expected: State::AwaitingReview.as_str().into(),
+            });
+        }
+        let (current, body, previous_model): (u32, String, String) = tx
+            .query_row(
+                "SELECT version, body, model FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoDraft(id.into()))?;
+        let mut draft: Draft =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("draft of {id}: {e}")))?;
+        if draft.patient_instructions.is_some() {
+            return Err(StoreError::Invalid("the draft already has patient instructions".into()));
+        }
+        draft.patient_instructions = Some(Box::new(instructions.clone()));
+        tx.execute(
+            "INSERT INTO drafts (encounter_id, version, body, model, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                current + 1,
+                serde_json::to_string(&draft).expect("drafts serialize"),
+                format!("{previous_model}; patient instructions: {model}"),
+                crate::now_ms()
+            ],
+        )?;
+        audit::append(&tx, by, "draft.instructions.write", Some(id), &purpose)?;
+        tx.commit()?;
+        Ok(current + 1)
+    }
+
+    /// Whether the encounter's draft carries patient instructions (some version had them added;
+    /// edits keep them). Not PHI: not audited.
+    pub fn has_patient_instructions(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM drafts WHERE encounter_id = ?1 AND model LIKE '%; patient instructions: %')",
+            [id],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Which model versions produced the newest draft (or "edited by …"). Not PHI: not audited.
     pub fn draft_models(&self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
@@ -461,6 +519,7 @@ impl Store {
             .optional()?)
     }
 
+    /// The newest draft and its version, if any.
     pub fn latest_draft(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<(u32, Draft)>, StoreError> {
         let tx = self.write_tx()?;
         let purpose = authorize(&tx, by, id, "read the draft", purpose)?;

@@ -211,9 +211,18 @@ impl Store {
         let base: Draft =
             serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("draft of {id}: {e}")))?;
         let names = |d: &Draft| d.sections.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-        if names(&base) != names(draft) || base.template != draft.template {
+        let shape = |d: &Draft| {
+            (
+                d.template.clone(),
+                names(d),
+                d.patient_instructions
+                    .as_deref()
+                    .map(|p| (p.template.clone(), names(p))),
+            )
+        };
+        if shape(&base) != shape(draft) {
             return Err(StoreError::Invalid(
-                "an edit must keep the template's sections, in order".into(),
+                "an edit must keep the template's sections, in order (and the patient instructions')".into(),
             ));
         }
         let version = current + 1;

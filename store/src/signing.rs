@@ -77,14 +77,50 @@ fn key_id(public_key: &[u8]) -> String {
 /// The versioned text a signature covers. Changing this function breaks every old signature's
 /// re-derivation, so it is versioned: add a v2, never edit v1.
 fn canonical_text_v1(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
+    canonical_text(1, encounter_id, draft_version, draft, signer, signed_ms)
+}
+
+/// v2: a note signed with its patient instructions. v1's text, then a `# Patient instructions`
+/// part naming their template, with their sections written as the note's are.
+fn canonical_text_v2(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
+    let mut t = canonical_text(2, encounter_id, draft_version, draft, signer, signed_ms);
+    if let Some(instructions) = &draft.patient_instructions {
+        writeln!(t, "\n# Patient instructions").unwrap();
+        writeln!(t, "template: {}", instructions.template).unwrap();
+        write_sections(&mut t, instructions);
+    }
+    t
+}
+
+/// The version a draft is signed under: v1 unless it carries patient instructions.
+fn canonical_text_for(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
+    match draft.patient_instructions {
+        None => canonical_text_v1(encounter_id, draft_version, draft, signer, signed_ms),
+        Some(_) => canonical_text_v2(encounter_id, draft_version, draft, signer, signed_ms),
+    }
+}
+
+fn canonical_text(
+    version: u32,
+    encounter_id: &str,
+    draft_version: u32,
+    draft: &Draft,
+    signer: &str,
+    signed_ms: i64,
+) -> String {
     let signed_at = rfc3339_utc(signed_ms);
     let mut t = String::new();
-    writeln!(t, "scribe-signed-note v1").unwrap();
+    writeln!(t, "scribe-signed-note v{version}").unwrap();
     writeln!(t, "encounter: {encounter_id}").unwrap();
     writeln!(t, "draft-version: {draft_version}").unwrap();
     writeln!(t, "template: {}", draft.template).unwrap();
     writeln!(t, "signer: {signer}").unwrap();
     writeln!(t, "signed-at: {signed_at}").unwrap();
+    write_sections(&mut t, draft);
+    t
+}
+
+fn write_sections(t: &mut String, draft: &Draft) {
     for section in &draft.sections {
         writeln!(t, "\n## {}", section.name).unwrap();
         if section.sentences.is_empty() {
@@ -95,7 +131,6 @@ fn canonical_text_v1(encounter_id: &str, draft_version: u32, draft: &Draft, sign
             writeln!(t, "- {} [{}]", s.text, cites.join(", ")).unwrap();
         }
     }
-    t
 }
 
 /// The text an addendum's signature covers; it names the note it amends by the note's hash.
@@ -181,7 +216,7 @@ impl Store {
         transition(&tx, id, &[State::AwaitingReview], State::Signed, None)?;
         let pair = signing_key(&tx)?;
         let signed_ms = crate::now_ms();
-        let text = canonical_text_v1(id, version, &draft, &signer.name, signed_ms);
+        let text = canonical_text_for(id, version, &draft, &signer.name, signed_ms);
         let (sha256, signature, key_id) = seal(&pair, &text);
         let note = SignedNote {
             encounter_id: id.into(),
@@ -371,5 +406,111 @@ mod tests {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(1_795_651_200_000), "2026-11-26T00:00:00Z");
         assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    fn one_sentence(template: &str, section: &str, text: &str) -> Draft {
+        Draft::new(
+            template,
+            vec![protocol::Section {
+                name: section.into(),
+                sentences: vec![protocol::Sentence {
+                    text: text.into(),
+                    citations: vec![1],
+                    flags: Vec::new(),
+                }],
+            }],
+        )
+    }
+
+    #[test]
+    fn patient_instructions_join_the_draft_and_are_signed_with_the_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("scribe.db"), &dir.path().join("scribe.key")).unwrap();
+        let system = Actor::system("test");
+        store
+            .add_user(&system, "drbob", crate::Role::Physician, "correct horse drbob")
+            .unwrap();
+        let doctor = Actor {
+            name: "drbob".into(),
+            role: crate::Role::Physician,
+            source: None,
+        };
+        let transcript = protocol::Transcript {
+            segments: vec![protocol::Segment {
+                id: 1,
+                start_ms: 0,
+                end_ms: 1000,
+                speaker: protocol::Speaker::Clinician,
+                text: "Take ibuprofen 400 milligrams twice a day.".into(),
+                confidence: 0.9,
+                words: Vec::new(),
+            }],
+        };
+        let id = store
+            .create_transcript_encounter(&doctor, &crate::NewEncounter::default(), &transcript)
+            .unwrap();
+        let pipeline = Actor::system("pipeline");
+        let note = one_sentence("soap", "Plan", "Ibuprofen 400 mg twice daily.");
+        store.save_draft(&pipeline, &id, &note, "llm").unwrap();
+        // A reviewer's edit made before the instructions arrive is kept under them.
+        let edited = one_sentence("soap", "Plan", "Ibuprofen 400 mg BID.");
+        store.save_edited_draft(&doctor, &id, 1, &edited).unwrap();
+        let instructions = one_sentence(
+            "patient-instructions",
+            "Your medicines",
+            "Take ibuprofen 400 milligrams twice a day.",
+        );
+        assert_eq!(
+            store
+                .add_patient_instructions(&pipeline, &id, &instructions, "llm")
+                .unwrap(),
+            3
+        );
+        let (_, latest) = store.latest_draft(&doctor, &id, "test").unwrap().unwrap();
+        assert_eq!(latest.sections, edited.sections);
+        assert_eq!(latest.patient_instructions.as_deref(), Some(&instructions));
+        assert!(
+            store
+                .add_patient_instructions(&pipeline, &id, &instructions, "llm")
+                .is_err(),
+            "only once"
+        );
+        // An edit may change their words, not drop them.
+        let mut dropped = latest.clone();
+        dropped.patient_instructions = None;
+        assert!(matches!(
+            store.save_edited_draft(&doctor, &id, 3, &dropped),
+            Err(StoreError::Invalid(_))
+        ));
+
+        let signed = store.sign(&doctor, &id).unwrap();
+        let text = &signed.canonical_text;
+        assert!(text.starts_with("scribe-signed-note v2\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "\n# Patient instructions\ntemplate: patient-instructions\n\n## Your medicines\n\
+                 - Take ibuprofen 400 milligrams twice a day. [S1]\n"
+            ),
+            "{text}"
+        );
+        assert!(matches!(
+            store.verify(&doctor, &id).unwrap(),
+            Verification::Valid { .. }
+        ));
+        assert!(matches!(
+            store.add_patient_instructions(&pipeline, &id, &instructions, "llm"),
+            Err(StoreError::WrongState { .. })
+        ));
+    }
+
+    #[test]
+    fn a_note_without_instructions_keeps_the_v1_text() {
+        let note = one_sentence("soap", "Plan", "Rest.");
+        let text = canonical_text_for("e1", 1, &note, "drbob", 0);
+        assert_eq!(
+            text,
+            "scribe-signed-note v1\nencounter: e1\ndraft-version: 1\ntemplate: soap\nsigner: drbob\n\
+             signed-at: 1970-01-01T00:00:00Z\n\n## Plan\n- Rest. [S1]\n"
+        );
     }
 }

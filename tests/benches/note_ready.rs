@@ -13,7 +13,8 @@
 //!   transcribed and read by the model after the fact (what a visit costs with no streaming).
 //!
 //! `SCRIBE_TEST_PROFILE=default cargo bench -p tests --bench note_ready -- [--minutes 5,15]
-//! [--speed 2] [--out DIR]` writes DIR/note-ready.md (default DIR: docs/bench).
+//! [--speed 2] [--ways prefill,no prefill,upload] [--out DIR]` writes DIR/note-ready.md (default
+//! DIR: docs/bench). `SCRIBE_BENCH_KEEP_HOMES=1` keeps each run's appliance home (and its log).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -328,6 +329,9 @@ enum Mode {
 
 fn run(mode: Mode, pcm: &[i16], wav: &Path, speed: f64) -> Run {
     let app = Appliance::new();
+    if std::env::var_os("SCRIBE_BENCH_KEEP_HOMES").is_some() {
+        eprintln!("  home: {}", app.home().display());
+    }
     let prefill = if matches!(mode, Mode::Prefill) { "true" } else { "false" };
     let mut daemon = app.spawn_pipeline_daemon(&[("SCRIBE_PREFILL_WHILE_RECORDING", prefill)]);
     let mut store = Store::open(&app.db(), &app.key()).unwrap();
@@ -371,6 +375,10 @@ fn run(mode: Mode, pcm: &[i16], wav: &Path, speed: f64) -> Run {
     let (asr, draft) = (last_job(&show, "asr"), last_job(&show, "draft"));
     let ms = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0) / 1000.0;
     let mb = |v: &serde_json::Value| v["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0;
+    if std::env::var_os("SCRIBE_BENCH_KEEP_HOMES").is_some() {
+        // Leaves the temporary home (database, logs) on disk for a look afterwards.
+        std::mem::forget(app);
+    }
     Run {
         ready_s,
         asr_audio_s: ms(&asr, "audio_ms"),
@@ -401,6 +409,11 @@ fn main() {
         .map(|m| m.parse().expect("--minutes 5,15"))
         .collect();
 
+    let ways: Vec<String> = arg("--ways").map_or_else(
+        || vec!["prefill".into(), "no prefill".into(), "upload".into()],
+        |w| w.split(',').map(str::to_string).collect(),
+    );
+    let ways: Vec<&str> = ways.iter().map(String::as_str).collect();
     let dir = tempfile::tempdir().unwrap();
     let mut rows = String::new();
     let mut memory = String::new();
@@ -413,11 +426,15 @@ fn main() {
         let pcm = audio::decode_wav_file(&wav).unwrap().samples;
         let audio_min = pcm.len() as f64 / 16_000.0 / 60.0;
         eprintln!("{audio_min:.1}-minute visit: streaming at {speed}x");
-        let runs = [
-            ("prefill", run(Mode::Prefill, &pcm, &wav, speed)),
-            ("no prefill", run(Mode::NoPrefill, &pcm, &wav, speed)),
-            ("upload", run(Mode::Upload, &pcm, &wav, speed)),
-        ];
+        let runs: Vec<(&str, Run)> = [
+            ("prefill", Mode::Prefill),
+            ("no prefill", Mode::NoPrefill),
+            ("upload", Mode::Upload),
+        ]
+        .into_iter()
+        .filter(|(label, _)| ways.contains(label))
+        .map(|(label, mode)| (label, run(mode, &pcm, &wav, speed)))
+        .collect();
         for (label, r) in &runs {
             eprintln!("  {label}: {r:?}");
             rows.push_str(&format!(
@@ -437,10 +454,15 @@ fn main() {
                 r.daemon_peak_rss_mb, r.asr_peak_rss_mb, r.llm_peak_rss_mb
             ));
         }
+        let ready = |way: &str| {
+            runs.iter()
+                .find(|(l, _)| *l == way)
+                .map_or(f64::NAN, |(_, r)| r.ready_s)
+        };
         ratios.push_str(&format!(
             "| {audio_min:.1} min | {:.2} | {:.2} |\n",
-            runs[1].1.ready_s / runs[0].1.ready_s,
-            runs[2].1.ready_s / runs[0].1.ready_s,
+            ready("no prefill") / ready("prefill"),
+            ready("upload") / ready("prefill"),
         ));
     }
     let report = format!(

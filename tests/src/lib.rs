@@ -117,7 +117,16 @@ impl Appliance {
             "scribe init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // Drafting patient instructions after every note would slow every test that drafts one;
+        // the tests of the instructions (and the end-to-end visit) switch them back on.
+        app.set_config("patient_instructions = true", "patient_instructions = false");
         app
+    }
+
+    /// Switches the patient instructions (off in test homes) back on, as a real box has them.
+    pub fn with_patient_instructions(self) -> Appliance {
+        self.set_config("patient_instructions = false", "patient_instructions = true");
+        self
     }
 
     pub fn home(&self) -> &Path {

@@ -23,7 +23,7 @@ fn a_visit_longer_than_the_context_is_drafted_in_parts_with_citations_throughout
     // A small context window stands in for a 45-minute visit on a real model.
     std::fs::write(
         app.home().join("scribe.toml"),
-        "profile = \"test\"\n[drafting]\ncontext_tokens = 900\n",
+        "profile = \"test\"\n[drafting]\ncontext_tokens = 900\npatient_instructions = false\n",
     )
     .unwrap();
     std::fs::create_dir(app.home().join("templates")).unwrap();

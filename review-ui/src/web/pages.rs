@@ -449,31 +449,11 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
                                 "). The note follows only the template, but check that no sentence says what they asked for."
                             }
                         }
-                        @for (si, section) in draft.sections.iter().enumerate() {
-                            h3 { (section.name) }
-                            @if section.sentences.is_empty() { p.empty { "Not discussed." } }
-                            @for (i, s) in section.sentences.iter().enumerate() {
-                                div.sentence data-cites=(s.citations.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ")) {
-                                    span.text { (s.text) }
-                                    " "
-                                    span.cites { @for c in &s.citations { a href={ "#seg-" (c) } { "S" (c) } " " } }
-                                    @for f in &s.flags { span.flag title=(flag_text(f.kind)) { "⚑ " (flag_text(f.kind)) ": " (f.term) } }
-                                    @if editable {
-                                        details.edit {
-                                            summary { "Edit" }
-                                            form method="post" action={ "/encounters/" (e.id) "/edit" } {
-                                                input type="hidden" name="csrf" value=(user.csrf);
-                                                input type="hidden" name="base_version" value=(version);
-                                                input type="hidden" name="section" value=(si);
-                                                input type="hidden" name="sentence" value=(i);
-                                                textarea name="text" rows="3" { (s.text) }
-                                                button type="submit" { "Save" }
-                                                " (empty text removes the sentence)"
-                                            }
-                                        }
-                                    }
-                                }
-                            }
+                        (document(draft, Document::Note, editable.then_some((*version, &user.csrf, &e.id))))
+                        @if let Some(instructions) = &draft.patient_instructions {
+                            h2 #patient-instructions { "Patient instructions" }
+                            p.meta { "For the patient, in everyday words; drafted from the same transcript and signed with the note." }
+                            (document(instructions, Document::PatientInstructions, editable.then_some((*version, &user.csrf, &e.id))))
                         }
                     }
                 }
@@ -497,6 +477,9 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
                         a href={ "/encounters/" (e.id) "/export/text" } { "Plain text" } " · "
                         a href={ "/encounters/" (e.id) "/export/fhir" } { "FHIR R4" } " · "
                         a href={ "/encounters/" (e.id) "/export/hl7" } { "HL7 v2 MDM" }
+                        @if view.draft.as_ref().is_some_and(|(_, d)| d.patient_instructions.is_some()) {
+                            " · " a href={ "/encounters/" (e.id) "/export/instructions" } { "Patient instructions (to print)" }
+                        }
                     }
                     @if app.config.export.folder.is_some() || !app.config.export.ehr_endpoints.is_empty() {
                         form.card.send method="post" action={ "/encounters/" (e.id) "/send" } {
@@ -559,10 +542,64 @@ async fn break_glass(
     Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
 }
 
+/// Which document of a draft a sentence belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Document {
+    #[default]
+    Note,
+    PatientInstructions,
+}
+
+impl Document {
+    fn as_str(self) -> &'static str {
+        match self {
+            Document::Note => "note",
+            Document::PatientInstructions => "patient_instructions",
+        }
+    }
+}
+
+/// A document's sections and sentences, each with its citations and flags, and (when `edit` is
+/// given: draft version, CSRF token, encounter id) a form to change or remove it.
+fn document(doc: &Draft, which: Document, edit: Option<(u32, &str, &str)>) -> Markup {
+    html! {
+        @for (si, section) in doc.sections.iter().enumerate() {
+            h3 { (section.name) }
+            @if section.sentences.is_empty() { p.empty { "Not discussed." } }
+            @for (i, s) in section.sentences.iter().enumerate() {
+                div.sentence data-cites=(s.citations.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ")) {
+                    span.text { (s.text) }
+                    " "
+                    span.cites { @for c in &s.citations { a href={ "#seg-" (c) } { "S" (c) } " " } }
+                    @for f in &s.flags { span.flag title=(flag_text(f.kind)) { "⚑ " (flag_text(f.kind)) ": " (f.term) } }
+                    @if let Some((version, csrf, id)) = edit {
+                        details.edit {
+                            summary { "Edit" }
+                            form method="post" action={ "/encounters/" (id) "/edit" } {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input type="hidden" name="base_version" value=(version);
+                                input type="hidden" name="document" value=(which.as_str());
+                                input type="hidden" name="section" value=(si);
+                                input type="hidden" name="sentence" value=(i);
+                                textarea name="text" rows="3" { (s.text) }
+                                button type="submit" { "Save" }
+                                " (empty text removes the sentence)"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct EditForm {
     csrf: String,
     base_version: u32,
+    #[serde(default)]
+    document: Document,
     section: usize,
     sentence: usize,
     text: String,
@@ -584,7 +621,14 @@ async fn edit_sentence(
         let (_, mut draft) = s
             .latest_draft(&actor, &target, "editing")?
             .ok_or_else(|| StoreError::NoDraft(target.clone()))?;
-        let sentences = draft
+        let doc = match form.document {
+            Document::Note => &mut draft,
+            Document::PatientInstructions => draft
+                .patient_instructions
+                .as_deref_mut()
+                .ok_or_else(|| StoreError::Invalid("this draft has no patient instructions".into()))?,
+        };
+        let sentences = doc
             .sections
             .get_mut(form.section)
             .map(|sec| &mut sec.sentences)
@@ -733,6 +777,7 @@ fn export_format(name: &str) -> Result<(&'static str, &'static str), WebError> {
         "text" => Ok(("text/plain; charset=utf-8", "txt")),
         "fhir" => Ok(("application/fhir+json", "json")),
         "hl7" => Ok(("x-application/hl7-v2+er7", "hl7")),
+        "instructions" => Ok(("text/plain; charset=utf-8", "txt")),
         other => Err(WebError::NotFound(format!("no export format {other}"))),
     }
 }
@@ -770,6 +815,8 @@ async fn render_export(
         };
         let body = match format.as_str() {
             "text" => export::plain_text(&record),
+            "instructions" => export::patient_instructions_text(&record)
+                .ok_or_else(|| StoreError::Invalid("this note was signed without patient instructions".into()))?,
             "fhir" => serde_json::to_string_pretty(&export::fhir_document_reference(&record)).expect("json"),
             _ => export::hl7_mdm_t02(&record, &format!("{}-{}", id, store_now_ms()), store_now_ms()),
         };

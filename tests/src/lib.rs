@@ -370,3 +370,225 @@ pub fn python_with_fhir() -> Command {
     cmd.env("PYTHONPATH", &dir);
     cmd
 }
+
+/// One visit's problems, each a short exchange with the facts a note must carry.
+const PROBLEMS: &[&[(Voice, &str)]] = &[
+    &[
+        (
+            Voice::Doctor,
+            "Let's start with your blood pressure. How have the readings been at home?",
+        ),
+        (
+            Voice::Patient,
+            "Mostly around one forty over ninety in the mornings, a bit lower at night.",
+        ),
+        (
+            Voice::Doctor,
+            "You're on lisinopril ten milligrams once a day. Any cough or dizziness with it?",
+        ),
+        (
+            Voice::Patient,
+            "No cough. I get a little lightheaded if I stand up too fast.",
+        ),
+        (
+            Voice::Doctor,
+            "I'd like to raise it to twenty milligrams and check your kidney function in two weeks.",
+        ),
+    ],
+    &[
+        (
+            Voice::Doctor,
+            "You mentioned your left knee on the phone. Tell me about that.",
+        ),
+        (
+            Voice::Patient,
+            "It's been swollen for about three weeks, worse going down stairs.",
+        ),
+        (Voice::Doctor, "Any injury, a fall, or a twist?"),
+        (Voice::Patient, "No fall. I did start walking more for my weight."),
+        (
+            Voice::Doctor,
+            "On exam there's a small effusion of the left knee, no redness, and the ligaments feel stable. We'll get an x-ray of the left knee.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "How is your blood sugar doing on the metformin?"),
+        (
+            Voice::Patient,
+            "I take five hundred milligrams twice a day. My last A1C was seven point eight.",
+        ),
+        (
+            Voice::Doctor,
+            "That's higher than we want. Any stomach upset with the metformin?",
+        ),
+        (Voice::Patient, "Some loose stools the first month, but that settled."),
+        (
+            Voice::Doctor,
+            "Let's go up to one thousand milligrams twice a day and recheck the A1C in three months.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "Any trouble sleeping lately?"),
+        (
+            Voice::Patient,
+            "Yes, I wake up at three in the morning most nights and can't get back to sleep.",
+        ),
+        (
+            Voice::Doctor,
+            "Do you snore, or has anyone noticed you stop breathing at night?",
+        ),
+        (
+            Voice::Patient,
+            "My wife says I snore loudly, and I'm tired during the day.",
+        ),
+        (
+            Voice::Doctor,
+            "I'd like to order a sleep study to look for sleep apnea.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "You had some heartburn last time. How is that?"),
+        (
+            Voice::Patient,
+            "Better on the omeprazole twenty milligrams, but it comes back after big meals.",
+        ),
+        (Voice::Doctor, "Any trouble swallowing, vomiting, or black stools?"),
+        (Voice::Patient, "No, none of that."),
+        (
+            Voice::Doctor,
+            "Keep the omeprazole, avoid eating within three hours of bed, and we'll review in two months.",
+        ),
+    ],
+    &[
+        (
+            Voice::Doctor,
+            "Let me listen to your chest. Take a deep breath in and out.",
+        ),
+        (Voice::Patient, "I've had a dry cough for about ten days, no fever."),
+        (
+            Voice::Doctor,
+            "Your lungs are clear on both sides and your oxygen level is ninety seven percent.",
+        ),
+        (Voice::Patient, "Is it an infection?"),
+        (
+            Voice::Doctor,
+            "It sounds like a viral cough. Honey and fluids, and call us if you get a fever or short of breath.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "How is your mood been over the last couple of weeks?"),
+        (
+            Voice::Patient,
+            "A bit down since I stopped working, but I still enjoy seeing my grandchildren.",
+        ),
+        (Voice::Doctor, "Any thoughts of harming yourself?"),
+        (Voice::Patient, "No, never."),
+        (
+            Voice::Doctor,
+            "Good. Let's keep an eye on it, and I can refer you to counseling if you'd like.",
+        ),
+    ],
+    &[
+        (
+            Voice::Doctor,
+            "Your cholesterol came back. The LDL is one hundred sixty.",
+        ),
+        (Voice::Patient, "Is that bad? I don't eat much fried food."),
+        (
+            Voice::Doctor,
+            "With your diabetes, I'd recommend starting atorvastatin twenty milligrams at night.",
+        ),
+        (Voice::Patient, "Are there side effects?"),
+        (
+            Voice::Doctor,
+            "Some people get muscle aches. Tell me if you do, and we'll check your liver tests in six weeks.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "Let me look at that rash on your right forearm."),
+        (Voice::Patient, "It started a week ago, it itches, especially at night."),
+        (
+            Voice::Doctor,
+            "It's a dry, scaly patch about three centimeters across, no blisters.",
+        ),
+        (Voice::Patient, "I did start a new laundry soap."),
+        (
+            Voice::Doctor,
+            "Likely contact dermatitis. Use hydrocortisone one percent cream twice a day for one week and go back to the old soap.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "Are you up to date on your vaccines?"),
+        (
+            Voice::Patient,
+            "I had the flu shot in October, not sure about the others.",
+        ),
+        (
+            Voice::Doctor,
+            "You're due for the shingles vaccine and a pneumonia vaccine at your age.",
+        ),
+        (Voice::Patient, "Can I get them today?"),
+        (
+            Voice::Doctor,
+            "We'll give the pneumonia vaccine today and the shingles vaccine at the pharmacy.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "Any chest pain or pressure when you walk uphill?"),
+        (
+            Voice::Patient,
+            "No chest pain, but I get short of breath after two flights of stairs.",
+        ),
+        (
+            Voice::Doctor,
+            "Your heart sounds regular with no murmur, and there's no swelling in your ankles.",
+        ),
+        (Voice::Patient, "Should I be worried?"),
+        (
+            Voice::Doctor,
+            "Let's get an EKG today and a stress test if anything shows up.",
+        ),
+    ],
+    &[
+        (Voice::Doctor, "How is your lower back?"),
+        (
+            Voice::Patient,
+            "It aches after gardening, maybe four out of ten, no pain down the legs.",
+        ),
+        (Voice::Doctor, "Any numbness, weakness, or trouble with your bladder?"),
+        (Voice::Patient, "No, nothing like that."),
+        (
+            Voice::Doctor,
+            "Physical therapy twice a week for six weeks, and acetaminophen five hundred milligrams as needed.",
+        ),
+    ],
+];
+
+/// Lines for a visit of about `minutes` minutes (espeak-ng's voices, with the pauses between
+/// turns, come to about 150 words a minute): the problems in turn, coming back to them for a
+/// longer visit.
+pub fn long_visit_lines(minutes: f64) -> Vec<(Voice, String)> {
+    let target_words = (minutes * 150.0) as usize;
+    let mut lines = vec![(Voice::Doctor, "Good morning, come on in and have a seat.".to_string())];
+    let mut words = 0;
+    for (round, problem) in PROBLEMS.iter().cycle().enumerate() {
+        if words >= target_words {
+            break;
+        }
+        for (i, (voice, text)) in problem.iter().enumerate() {
+            let text = if i == 0 && round >= PROBLEMS.len() {
+                format!("Coming back to something from earlier. {text}")
+            } else {
+                text.to_string()
+            };
+            words += text.split_whitespace().count();
+            lines.push((*voice, text));
+        }
+    }
+    lines.push((
+        Voice::Doctor,
+        "That's everything for today. We'll see you in three months.".into(),
+    ));
+    lines.push((Voice::Patient, "Thank you, doctor.".into()));
+    lines
+}

@@ -48,7 +48,10 @@ fn main() {
         .iter()
         .flat_map(|s| s["sentences"].as_array().unwrap())
         .collect();
-    let flagged = sentences.iter().filter(|s| !s["flags"].as_array().unwrap().is_empty()).count();
+    let flagged = sentences
+        .iter()
+        .filter(|s| !s["flags"].as_array().unwrap().is_empty())
+        .count();
     // Which quarters of the visit the note's sentences cite: a dropped stretch shows as zero.
     let mut quarters = [0usize; 4];
     for s in &sentences {

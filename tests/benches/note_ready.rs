@@ -216,8 +216,9 @@ fn main() {
         for (label, r) in &runs {
             eprintln!("  {label}: {r:?}");
             rows.push_str(&format!(
-                "| {audio_min:.1} min | {label} | **{:.1} s** | {:.1} s of audio in {:.1} s | {} ({} cached) | {:.1} s | {} in {:.1} s |{}\n",
+                "| {audio_min:.1} min | {label} | **{:.1} s** | {:.1} s | {:.1} s of audio in {:.1} s | {} ({} cached) | {:.1} s | {} in {:.1} s |{}\n",
                 r.ready_s,
+                r.ready_s - r.generate_s,
                 r.asr_audio_s,
                 r.asr_s,
                 r.prompt_tokens,
@@ -232,15 +233,19 @@ fn main() {
                 r.daemon_peak_rss_mb, r.asr_peak_rss_mb, r.llm_peak_rss_mb
             ));
         }
-        let ready = |way: &str| {
-            runs.iter()
-                .find(|(l, _)| *l == way)
-                .map_or(f64::NAN, |(_, r)| r.ready_s)
+        let way = |w: &str| runs.iter().find(|(l, _)| *l == w).map(|(_, r)| r);
+        let ratio = |w: &str, f: fn(&Run) -> f64| match (way(w), way("prefill")) {
+            (Some(a), Some(b)) => f(a) / f(b),
+            _ => f64::NAN,
         };
+        let ready = |r: &Run| r.ready_s;
+        let starts = |r: &Run| r.ready_s - r.generate_s;
         ratios.push_str(&format!(
-            "| {audio_min:.1} min | {:.2} | {:.2} |\n",
-            ready("no prefill") / ready("prefill"),
-            ready("upload") / ready("prefill"),
+            "| {audio_min:.1} min | {:.2} | {:.2} | {:.1} | {:.1} |\n",
+            ratio("no prefill", ready),
+            ratio("upload", ready),
+            ratio("no prefill", starts),
+            ratio("upload", starts),
         ));
     }
     let report = format!(
@@ -252,10 +257,14 @@ fn main() {
          the clock runs from \"stop\" to the draft being stored. Each way on a fresh daemon whose workers have \
          already drafted a warm-up visit. *prefill*: the default; *no prefill*: `drafting.prefill_while_recording \
          = false`; *upload*: the same audio ingested as a file after the visit.\n\n\
-         | visit | way | note ready after stop | transcribed after stop | prompt tokens | prompt evaluated in | tokens generated |\n\
-         |---|---|---:|---:|---:|---:|---:|\n{rows}\n\
+         | visit | way | note ready after stop | writing starts after stop | transcribed after stop | prompt tokens | prompt evaluated in | tokens generated |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n{rows}\n\
+         *Writing starts* = note ready − generation time: what prefill and live transcription remove. The \
+         rest is the model writing the note, which varies with the note's length (the live and uploaded \
+         transcripts differ slightly, so the notes do).\n\n\
          Ratio of note-ready latency to *prefill* (same run):\n\n\
-         | visit | no prefill / prefill | upload / prefill |\n|---|---:|---:|\n{ratios}\n\
+         | visit | note ready: no prefill / prefill | upload / prefill | writing starts: no prefill / prefill | upload / prefill |\n\
+         |---|---:|---:|---:|---:|\n{ratios}\n\
          Peak resident memory:\n\n\
          | visit | way | daemon | speech worker | drafting worker |\n|---|---|---:|---:|---:|\n{memory}",
         profile = tests::profile(),

@@ -158,7 +158,7 @@ fn data_flow(config: &Config, home: &Home) -> String {
 | Capture | One second of audio at a time in memory; each second committed before it is acknowledged | {tls} | the review app listens on `{listen}` only inside `network.allow` |\n\
 | Store | Audio, transcripts, drafts, signed notes, audit trail | SQLCipher (AES-256) at `{db}`; key {key} | none (a file) |\n\
 | ASR worker | One visit's audio during one job; keeps nothing but its model | memory only | none: {workers} |\n\
-| Drafting worker | One visit's transcript (the only text in its prompt besides the template) | memory only | none (as above) |\n\
+| Drafting worker | One visit's transcript (the only text in its prompt besides the template); its KV cache keeps that one visit's prompt between jobs, under the visit's id, and drops it when a job for any other visit arrives | memory only | none (as above) |\n\
 | Review | What the signed-in user may open (see the access matrix) | {tls}; sessions in memory | `network.allow` only |\n\
 | Export | A signed note, on a physician's request | to a folder: {export}; to an EHR: HTTPS POST | only EHR endpoints listed in the config and inside `network.allow`, checked at send time |\n\n\
 The only process that opens network sockets is `scribe daemon` (the review app and EHR export). \

@@ -31,7 +31,8 @@ fn main() {
             format!("[{who}] {line}\n")
         })
         .collect();
-    let words = dialogue.split_whitespace().count();
+    // What is said, not the speaker labels.
+    let words: usize = lines.iter().map(|(_, line)| line.split_whitespace().count()).sum();
     let file = app.home().join("long-visit.txt");
     std::fs::write(&file, &dialogue).unwrap();
 

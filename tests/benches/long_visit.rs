@@ -103,7 +103,7 @@ fn main() {
          | ingest to draft, wall time | {wall_s:.0} s |\n",
         profile = tests::profile(),
         threads = std::thread::available_parallelism().map_or(0, |n| n.get()),
-        date = today(),
+        date = tests::today(),
         spoken = words as f64 / 150.0,
         parts = splits + 1,
         prompt_tokens = draft["prompt_tokens"],
@@ -118,13 +118,4 @@ fn main() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("long-visit.md"), &report).unwrap();
     println!("{report}");
-}
-
-/// Today's date from `date`, so the report says when it was measured.
-fn today() -> String {
-    std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

@@ -269,18 +269,9 @@ fn main() {
          | visit | way | daemon | speech worker | drafting worker |\n|---|---|---:|---:|---:|\n{memory}",
         profile = tests::profile(),
         threads = std::thread::available_parallelism().map_or(0, |n| n.get()),
-        date = today(),
+        date = tests::today(),
     );
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("note-ready.md"), &report).unwrap();
     println!("{report}");
-}
-
-/// Today's date from `date`, so the report says when it was measured.
-fn today() -> String {
-    std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

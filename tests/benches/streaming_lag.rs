@@ -170,18 +170,9 @@ fn main() {
         n = last.len(),
         threads = std::thread::available_parallelism().map_or(0, |n| n.get()),
         profile = tests::profile(),
-        date = chrono_free_date(),
+        date = tests::today(),
     );
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("streaming-lag.md"), &report).unwrap();
     println!("{report}");
-}
-
-/// Today's date from `date`, so the report says when it was measured.
-fn chrono_free_date() -> String {
-    std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

@@ -592,3 +592,12 @@ pub fn long_visit_lines(minutes: f64) -> Vec<(Voice, String)> {
     lines.push((Voice::Patient, "Thank you, doctor.".into()));
     lines
 }
+
+/// Today's date from `date`, so a bench report says when it was measured.
+pub fn today() -> String {
+    Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}

@@ -460,14 +460,7 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let tx = self.write_tx()?;
         let purpose = authorize(&tx, by, id, "write the patient instructions", "treatment")?;
-        let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
-        if state != State::AwaitingReview.as_str() {
-            return Err(StoreError::WrongState {
-                id: id.into(),
-                state,
-                expected: State::AwaitingReview.as_str().into(),
-            });
-        }
+        require_state(&tx, id, &[State::AwaitingReview])?;
         let (current, body, previous_model): (u32, String, String) = tx
             .query_row(
                 "SELECT version, body, model FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
@@ -713,13 +706,8 @@ fn insert_segments(tx: &rusqlite::Transaction<'_>, id: &str, transcript: &Transc
     Ok(())
 }
 
-pub(crate) fn transition(
-    tx: &rusqlite::Transaction<'_>,
-    id: &str,
-    from: &[State],
-    to: State,
-    reason: Option<&str>,
-) -> Result<(), StoreError> {
+/// Refuses unless the encounter is in one of the `from` states.
+pub(crate) fn require_state(tx: &rusqlite::Transaction<'_>, id: &str, from: &[State]) -> Result<(), StoreError> {
     let state: Option<String> = tx
         .query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))
         .optional()?;
@@ -731,6 +719,17 @@ pub(crate) fn transition(
             expected: from.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "),
         });
     }
+    Ok(())
+}
+
+pub(crate) fn transition(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    from: &[State],
+    to: State,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    require_state(tx, id, from)?;
     tx.execute(
         "UPDATE encounters SET state = ?2, updated_ms = ?3, failure_reason = ?4 WHERE id = ?1",
         params![id, to.as_str(), crate::now_ms(), reason],

@@ -185,14 +185,7 @@ impl Store {
         crate::Permission::EditDrafts.check(by)?;
         let tx = self.write_tx()?;
         let purpose = authorize(&tx, by, id, "edit the draft", "treatment")?;
-        let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
-        if state != State::AwaitingReview.as_str() {
-            return Err(StoreError::WrongState {
-                id: id.into(),
-                state,
-                expected: State::AwaitingReview.as_str().into(),
-            });
-        }
+        crate::encounter::require_state(&tx, id, &[State::AwaitingReview])?;
         let (current, body): (u32, String) = tx
             .query_row(
                 "SELECT version, body FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub mod browser;
+pub mod crash;
 pub mod web;
 
 pub use eval::speech::{Voice, synthesize};

@@ -139,19 +139,29 @@ impl Client {
     }
 
     pub fn get(&mut self, path: &str) -> Reply {
+        self.try_get(path).expect("HTTP request")
+    }
+
+    /// [`Client::get`], with the transport error if there is no server to answer.
+    pub fn try_get(&mut self, path: &str) -> Result<Reply, ureq::Error> {
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", format!("scribe_session={c}"));
         }
-        self.finish(req.call())
+        req.call().map(|resp| self.reply(resp))
     }
 
     pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        self.try_post(path, form).expect("HTTP request")
+    }
+
+    /// [`Client::post`], with the transport error if there is no server to answer.
+    pub fn try_post(&mut self, path: &str, form: &[(&str, &str)]) -> Result<Reply, ureq::Error> {
         let mut req = self.agent.post(format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", format!("scribe_session={c}"));
         }
-        self.finish(req.send_form(form.iter().copied()))
+        req.send_form(form.iter().copied()).map(|resp| self.reply(resp))
     }
 
     /// A POST with extra headers (Origin, Sec-Fetch-Site), as another site's page would send.
@@ -248,11 +258,17 @@ impl Client {
 
     /// The CSRF token of this session, read from a page that has forms.
     pub fn csrf(&mut self) -> String {
+        self.try_csrf().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Client::csrf`], with what went wrong instead of a panic.
+    pub fn try_csrf(&mut self) -> Result<String, String> {
         for page in ["/inbox", "/admin", "/audit"] {
-            if let Some(t) = self.get(page).input("csrf") {
-                return t;
+            let reply = self.try_get(page).map_err(|e| format!("GET {page}: {e}"))?;
+            if let Some(t) = reply.input("csrf") {
+                return Ok(t);
             }
         }
-        panic!("no page with a CSRF token for this session")
+        Err("no page with a CSRF token for this session".into())
     }
 }

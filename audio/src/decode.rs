@@ -263,8 +263,10 @@ fn decode_compressed(bytes: &[u8], container: Container, limits: &Limits) -> Res
         return Err(AudioError::NoSamples);
     }
     let frames = samples.len() as u64 / channels as u64;
-    // A container that states its length lets a cut-off upload be told from a short visit.
-    let short_of_declared = declared_frames.is_some_and(|d| frames * 100 < d * 98);
+    // A container that states its length lets a cut-off upload be told from a short visit. Codecs
+    // drop their priming and padding (Opus pre-skip, AAC's ~2 000 samples), which in a clip of a
+    // second or two is more than 2 %: a cut needs to be more than a tenth of a second too.
+    let short_of_declared = declared_frames.is_some_and(|d| frames * 100 < d * 98 && d - frames > u64::from(rate) / 10);
     if cut_short || short_of_declared {
         let ms = |f: u64| f * 1000 / u64::from(rate);
         return Err(AudioError::Incomplete {

@@ -349,11 +349,16 @@ impl Default for DraftingConfig {
 }
 
 impl Config {
+    /// The settings in a `scribe.toml`'s text; keys left out keep their defaults.
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
     /// Reads `<home>/scribe.toml` if present, then applies environment overrides.
     pub fn load(home: &Home) -> Result<Config> {
         let path = home.config();
         let mut config = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))?,
+            Ok(text) => Config::parse(&text).with_context(|| format!("config file {} is invalid", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };

@@ -5,7 +5,6 @@
 
 mod commands;
 mod compliance;
-mod config;
 mod console;
 mod database;
 mod dialogue;
@@ -20,6 +19,8 @@ mod serve;
 mod supervisor;
 mod templates;
 mod update;
+
+use appliance::config;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
-//! `cargo xtask demo | test | lint | deb`: the README's set-up commands, and the package.
+//! `cargo xtask demo | test | lint | deb | fuzz`: the README's set-up commands, the package, and
+//! the fuzzing campaign.
 //!
 //! Each installs what is missing on a fresh Debian machine (system packages, models), builds into
 //! a target directory outside the checkout (`CARGO_TARGET_DIR`, default `~/.cache/scribe/target`)
@@ -42,7 +43,10 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..])?,
         Some("lint") => lint()?,
         Some("deb") => deb()?,
-        _ => bail!("usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint | deb"),
+        Some("fuzz") => fuzz(&args[1..])?,
+        _ => bail!(
+            "usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint | deb | fuzz [--seconds N] [TARGET…]"
+        ),
     }
     eprintln!("xtask: done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -190,6 +194,139 @@ fn lint() -> Result<()> {
         "-D",
         "warnings",
     ]))
+}
+
+/// What `cargo xtask fuzz` runs: `fuzz/`'s targets, one after another.
+const FUZZ_TARGETS: &[&str] = &[
+    "audio_decode",
+    "ct2_import",
+    "template_parse",
+    "config_parse",
+    "ws_audio_chunk",
+    "http_request",
+];
+
+/// Runs each fuzz target (all, or those named) for `--seconds` (default 300) on its corpus in
+/// `fuzz/corpus/` — what it finds new is kept there, minimized — and writes
+/// `docs/bench/fuzz.md`: executions, speed, corpus size and crashes (saved in
+/// `fuzz/artifacts/TARGET/`). Needs the nightly toolchain and cargo-fuzz; installs them if missing.
+fn fuzz(args: &[String]) -> Result<()> {
+    let mut seconds = 300u64;
+    let mut targets: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => seconds = it.next().context("--seconds N")?.parse().context("--seconds N")?,
+            t if FUZZ_TARGETS.contains(&t) => targets.push(t.to_string()),
+            other => bail!(
+                "unknown fuzz target or option {other:?}; targets: {}",
+                FUZZ_TARGETS.join(", ")
+            ),
+        }
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.iter().map(|t| t.to_string()).collect();
+    }
+    ensure_system_packages(&[])?;
+    let nightly = |args: &[&str]| -> Command {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["run", "nightly"]).args(args).current_dir(workspace_root());
+        cmd
+    };
+    if !nightly(&["rustc", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+    }
+    if !nightly(&["cargo", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    // Panics, overflow and debug assertions are what safe Rust can get wrong; no sanitizer keeps
+    // the targets fast. A separate target dir: nightly and stable artifacts do not mix.
+    let fuzz_target_dir = cache_dir().join("fuzz-target");
+    let common = |cmd: &mut Command| {
+        cmd.args(["--fuzz-dir", "fuzz", "--sanitizer", "none", "--debug-assertions"])
+            .args(["--features", "libfuzzer", "--target-dir"])
+            .arg(&fuzz_target_dir);
+    };
+    let mut build = nightly(&["cargo", "fuzz", "build"]);
+    common(&mut build);
+    run(&mut build)?;
+
+    let mut rows = Vec::new();
+    for target in &targets {
+        let corpus = workspace_root().join("fuzz/corpus").join(target);
+        let before = std::fs::read_dir(&corpus).map_or(0, |d| d.count());
+        let mut cmd = nightly(&["cargo", "fuzz", "run"]);
+        common(&mut cmd);
+        cmd.arg(target).args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=2048",
+            "-timeout=20",
+            "-print_final_stats=1",
+        ]);
+        eprintln!("xtask: fuzzing {target} for {seconds} s");
+        let out = cmd.stderr(Stdio::piped()).output().context("run cargo fuzz")?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        let log_path = cache_dir().join(format!("fuzz-{target}.log"));
+        std::fs::write(&log_path, log.as_bytes())?;
+        let stat = |name: &str| -> String {
+            log.lines()
+                .find_map(|l| l.strip_prefix(&format!("stat::{name}:")))
+                .map_or_else(|| "?".into(), |v| v.trim().to_string())
+        };
+        let crashes: Vec<String> = std::fs::read_dir(workspace_root().join("fuzz/artifacts").join(target))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if out.status.success() {
+            // Keep the corpus small: only inputs that add coverage.
+            let mut cmin = nightly(&["cargo", "fuzz", "cmin"]);
+            common(&mut cmin);
+            run(cmin.arg(target))?;
+        }
+        let after = std::fs::read_dir(&corpus).map_or(0, |d| d.count());
+        rows.push(format!(
+            "| {target} | {seconds} | {} | {} | {before} → {after} | {} | {} |",
+            stat("number_of_executed_units"),
+            stat("average_exec_per_sec"),
+            stat("peak_rss_mb"),
+            if crashes.is_empty() && out.status.success() {
+                "0".to_string()
+            } else if crashes.is_empty() {
+                format!("failed: see {}", log_path.display())
+            } else {
+                format!("**{}** ({})", crashes.len(), crashes.join(", "))
+            }
+        ));
+    }
+    let report = format!(
+        "# Fuzzing\n\n`cargo xtask fuzz --seconds {seconds}` on {} (2-core build box; cargo-fuzz/libFuzzer, \
+         no sanitizer, debug assertions and overflow checks on). Each target runs on its corpus in \
+         `fuzz/corpus/TARGET/` (seeds plus what earlier runs kept, minimized with `cargo fuzz cmin`); \
+         `cargo test -p scribe-fuzz` replays every corpus file on stable in each test run.\n\n\
+         | target | seconds | executions | exec/s | corpus files (before → after) | peak RSS (MB) | crashes |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n{}\n",
+        today()?,
+        rows.join("\n")
+    );
+    let path = workspace_root().join("docs/bench/fuzz.md");
+    std::fs::write(&path, report)?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+fn today() -> Result<String> {
+    let out = Command::new("date").arg("+%Y-%m-%d").output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn demo(profile: &str) -> Result<()> {

@@ -24,7 +24,7 @@ use super::{App, User, WebError};
 type Page = Result<Response, WebError>;
 
 /// At most one second of 16 kHz audio per chunk.
-const MAX_CHUNK_SAMPLES: usize = 16_000;
+pub const MAX_CHUNK_SAMPLES: usize = 16_000;
 
 pub(super) async fn record_page(user: User) -> Page {
     user.require(Permission::RecordVisits)?;
@@ -311,8 +311,9 @@ fn error_text(e: WebError) -> String {
     }
 }
 
-/// `[seq: u32 LE][samples: i16 LE …]`, at most one second.
-fn parse_chunk(bytes: &[u8]) -> Result<(u32, Vec<i16>), String> {
+/// One binary message of the recorder's WebSocket protocol: `[seq: u32 LE][samples: i16 LE …]`,
+/// at most one second.
+pub fn parse_chunk(bytes: &[u8]) -> Result<(u32, Vec<i16>), String> {
     if bytes.len() < 6 || !(bytes.len() - 4).is_multiple_of(2) || (bytes.len() - 4) / 2 > MAX_CHUNK_SAMPLES {
         return Err(format!(
             "a chunk is a 4-byte sequence number and up to {MAX_CHUNK_SAMPLES} 16-bit samples"

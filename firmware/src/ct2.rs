@@ -49,6 +49,14 @@ impl DType {
         })
     }
 
+    fn size(self) -> usize {
+        match self {
+            DType::I8 => 1,
+            DType::I16 | DType::F16 | DType::Bf16 => 2,
+            DType::F32 | DType::I32 => 4,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             DType::F32 => "float32",
@@ -125,6 +133,17 @@ impl Ct2Model {
             let code = c.u8().ok_or_else(truncated)?;
             let dtype = DType::from_code(code).ok_or_else(|| bad(&format!("{name} has unknown data type {code}")))?;
             let nbytes = c.u32().ok_or_else(truncated)? as usize;
+            // Shapes drive every slice taken later: a variable must hold exactly what its shape
+            // says, with no empty dimension.
+            let elements = dims
+                .iter()
+                .try_fold(1usize, |n, &d| if d == 0 { None } else { n.checked_mul(d) });
+            if elements.and_then(|n| n.checked_mul(dtype.size())) != Some(nbytes) {
+                return Err(bad(&format!(
+                    "{name} has {nbytes} bytes for shape {dims:?} of {}",
+                    dtype.name()
+                )));
+            }
             let data = c.take(nbytes).ok_or_else(truncated)?.to_vec();
             vars.insert(name, Variable { dims, dtype, data });
         }
@@ -146,6 +165,15 @@ impl Ct2Model {
 
     fn get(&self, name: &str) -> Result<&Variable, ImportError> {
         self.vars.get(name).ok_or_else(|| ImportError::Missing(name.into()))
+    }
+
+    /// Dimension `i` of a variable's shape.
+    fn dim(&self, name: &str, i: usize) -> Result<usize, ImportError> {
+        self.get(name)?
+            .dims
+            .get(i)
+            .copied()
+            .ok_or_else(|| ImportError::Missing(format!("{name} (a tensor of rank {})", i + 1)))
     }
 
     fn scalar(&self, name: &str) -> Result<usize, ImportError> {
@@ -204,15 +232,27 @@ struct Tensor {
 
 impl Tensor {
     /// Rows `[from, to)` of a 2-D (or 1-D) variable: splits CTranslate2's fused projections.
-    fn rows(name: String, (dims, values): &(Vec<usize>, Vec<f32>), from: usize, to: usize) -> Tensor {
-        let row: usize = dims[1..].iter().product();
+    fn rows(
+        name: String,
+        (dims, values): &(Vec<usize>, Vec<f32>),
+        from: usize,
+        to: usize,
+    ) -> Result<Tensor, ImportError> {
+        let row: usize = dims.iter().skip(1).product();
+        let range = from.checked_mul(row).zip(to.checked_mul(row));
+        let Some(values) = range.and_then(|(a, b)| values.get(a..b)).filter(|_| !dims.is_empty()) else {
+            return Err(ImportError::Format(
+                name,
+                format!("a fused projection of shape {dims:?} has no rows {from}..{to}"),
+            ));
+        };
         let mut shape = dims.clone();
         shape[0] = to - from;
-        Tensor {
+        Ok(Tensor {
             name,
             shape,
-            values: values[from * row..to * row].to_vec(),
-        }
+            values: values.to_vec(),
+        })
     }
 
     fn whole(name: String, (dims, values): (Vec<usize>, Vec<f32>)) -> Tensor {
@@ -250,22 +290,29 @@ pub fn import_ct2(dir: &Path, out: &Path) -> Result<(), ImportError> {
 
 fn convert(bytes: &[u8], path: &str, vocab: &[String], out: &Path) -> Result<(), ImportError> {
     let m = Ct2Model::parse(bytes, path)?;
-    let enc_pos = m.get("encoder/position_encodings/encodings")?;
-    let dec_pos = m.get("decoder/position_encodings/encodings")?;
-    let embeddings = m.get("decoder/embeddings/weight")?;
-    let conv1 = m.get("encoder/conv1/weight")?;
+    let (enc_pos, dec_pos) = (
+        "encoder/position_encodings/encodings",
+        "decoder/position_encodings/encodings",
+    );
     let h = Hparams {
-        n_vocab: embeddings.dims[0],
-        n_audio_ctx: enc_pos.dims[0],
-        n_audio_state: enc_pos.dims[1],
+        n_vocab: m.dim("decoder/embeddings/weight", 0)?,
+        n_audio_ctx: m.dim(enc_pos, 0)?,
+        n_audio_state: m.dim(enc_pos, 1)?,
         n_audio_head: m.scalar("encoder/num_heads")?,
         n_audio_layer: m.count_layers("encoder"),
-        n_text_ctx: dec_pos.dims[0],
-        n_text_state: dec_pos.dims[1],
+        n_text_ctx: m.dim(dec_pos, 0)?,
+        n_text_state: m.dim(dec_pos, 1)?,
         n_text_head: m.scalar("decoder/num_heads")?,
         n_text_layer: m.count_layers("decoder"),
-        n_mels: conv1.dims[1],
+        n_mels: m.dim("encoder/conv1/weight", 1)?,
     };
+    // Whisper models have 80 or 128 mel bands; the filterbank written out is n_mels × 201 floats.
+    if !(1..=256).contains(&h.n_mels) {
+        return Err(ImportError::Format(
+            path.into(),
+            format!("{} mel bands (whisper models have 80 or 128)", h.n_mels),
+        ));
+    }
     let tensors = tensors_in_openai_order(&m, &h)?;
 
     let write_err = |source| ImportError::Write {
@@ -349,9 +396,9 @@ fn tensors_in_openai_order(m: &Ct2Model, h: &Hparams) -> Result<Vec<Tensor>, Imp
         )?;
         let kv_w = m.floats(&format!("{from}/attention/linear_1/weight"))?;
         let kv_b = m.floats(&format!("{from}/attention/linear_1/bias"))?;
-        t.push(Tensor::rows(format!("{to}.cross_attn.key.weight"), &kv_w, 0, d));
-        t.push(Tensor::rows(format!("{to}.cross_attn.value.weight"), &kv_w, d, 2 * d));
-        t.push(Tensor::rows(format!("{to}.cross_attn.value.bias"), &kv_b, d, 2 * d));
+        t.push(Tensor::rows(format!("{to}.cross_attn.key.weight"), &kv_w, 0, d)?);
+        t.push(Tensor::rows(format!("{to}.cross_attn.value.weight"), &kv_w, d, 2 * d)?);
+        t.push(Tensor::rows(format!("{to}.cross_attn.value.bias"), &kv_b, d, 2 * d)?);
         linear(
             &mut t,
             &format!("{to}.cross_attn.out"),
@@ -374,11 +421,11 @@ fn tensors_in_openai_order(m: &Ct2Model, h: &Hparams) -> Result<Vec<Tensor>, Imp
 fn self_attention(m: &Ct2Model, t: &mut Vec<Tensor>, to: &str, from: &str, d: usize) -> Result<(), ImportError> {
     let w = m.floats(&format!("{from}/self_attention/linear_0/weight"))?;
     let b = m.floats(&format!("{from}/self_attention/linear_0/bias"))?;
-    t.push(Tensor::rows(format!("{to}.attn.query.weight"), &w, 0, d));
-    t.push(Tensor::rows(format!("{to}.attn.query.bias"), &b, 0, d));
-    t.push(Tensor::rows(format!("{to}.attn.key.weight"), &w, d, 2 * d));
-    t.push(Tensor::rows(format!("{to}.attn.value.weight"), &w, 2 * d, 3 * d));
-    t.push(Tensor::rows(format!("{to}.attn.value.bias"), &b, 2 * d, 3 * d));
+    t.push(Tensor::rows(format!("{to}.attn.query.weight"), &w, 0, d)?);
+    t.push(Tensor::rows(format!("{to}.attn.query.bias"), &b, 0, d)?);
+    t.push(Tensor::rows(format!("{to}.attn.key.weight"), &w, d, 2 * d)?);
+    t.push(Tensor::rows(format!("{to}.attn.value.weight"), &w, 2 * d, 3 * d)?);
+    t.push(Tensor::rows(format!("{to}.attn.value.bias"), &b, 2 * d, 3 * d)?);
     t.push(Tensor::whole(
         format!("{to}.attn.out.weight"),
         m.floats(&format!("{from}/self_attention/linear_1/weight"))?,

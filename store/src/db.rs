@@ -199,6 +199,25 @@ const MIGRATIONS: [&str; 8] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
 ];
 
+/// The folder holding `db_path` cannot be written (a read-only mount; root ignores mode bits).
+fn folder_is_read_only(db_path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let folder = db_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(c_path) = std::ffi::CString::new(folder.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access(2) on a NUL-terminated path we own; it only reads it.
+    let rc = unsafe { libc::access(c_path.as_ptr(), libc::W_OK) };
+    rc != 0
+        && matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EROFS | libc::EACCES)
+        )
+}
+
 impl Store {
     /// Creates a new store: a fresh random key in `key_path` (mode 0600) and an empty encrypted
     /// database at `db_path`. Refuses to touch an existing key or database.
@@ -236,6 +255,19 @@ impl Store {
     }
 
     fn open_with(db_path: &Path, key_path: &Path) -> Result<Store, StoreError> {
+        match Store::open_unmapped(db_path, key_path) {
+            // SQLite says only "unable to open database file" when the write-ahead log cannot be
+            // created or written beside the database: on a read-only mount, say so.
+            Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
+                if e.code == rusqlite::ErrorCode::CannotOpen && folder_is_read_only(db_path) =>
+            {
+                Err(StoreError::ReadOnly)
+            }
+            other => other,
+        }
+    }
+
+    fn open_unmapped(db_path: &Path, key_path: &Path) -> Result<Store, StoreError> {
         let key = keyfile::read(key_path)?;
         if !db_path.exists() {
             return Err(StoreError::DatabaseMissing(db_path.to_path_buf()));

@@ -308,6 +308,10 @@ fn error_text(e: WebError) -> String {
             "the appliance could not store the audio; keep the page open, it will retry".into()
         }
         WebError::LoginRequired(_) => "logged off".into(),
+        WebError::Unavailable(m) => {
+            tracing::error!(error = %m, "recording stream cannot store audio");
+            format!("{m}. Keep this page open: the recording is kept here and sent once the appliance can store it")
+        }
     }
 }
 

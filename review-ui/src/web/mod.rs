@@ -274,6 +274,9 @@ pub enum WebError {
     Unprocessable(String),
     /// A destination outside the app (EHR, export folder) failed; nothing was lost.
     Upstream(String),
+    /// The store cannot write now (full disk, read-only file, locked by another process); nothing
+    /// was written, and the same request will work once IT has fixed the box.
+    Unavailable(String),
     Internal(String),
 }
 
@@ -291,6 +294,7 @@ impl From<StoreError> for WebError {
             StoreError::Invalid(_) | StoreError::NotAPhysician(_) | StoreError::NoUser(_) => {
                 WebError::BadRequest(e.to_string())
             }
+            StoreError::DiskFull | StoreError::ReadOnly | StoreError::Busy => WebError::Unavailable(e.to_string()),
             other => WebError::Internal(other.to_string()),
         }
     }
@@ -315,6 +319,15 @@ impl IntoResponse for WebError {
             WebError::Gone(m) => (StatusCode::GONE, "Deleted", m),
             WebError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, "Recording not usable", m),
             WebError::Upstream(m) => (StatusCode::BAD_GATEWAY, "Not sent", m),
+            WebError::Unavailable(m) => {
+                // IT has to act (free space, fix the mount); the message names no patient.
+                tracing::error!(error = %m, "storage unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Storage unavailable",
+                    format!("{m}. Tell IT; then try again."),
+                )
+            }
             WebError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (

@@ -28,6 +28,10 @@ pub struct Pipeline {
     actor: Actor,
     /// A recording whose source has sent nothing for this long is finished as it stands.
     finalize_after: std::time::Duration,
+    /// Each recording in progress: how much audio it had when this process last saw it grow, and
+    /// when (monotonic), so a wall-clock step (NTP, a fixed RTC) never makes a live recording
+    /// look abandoned, nor an abandoned one look live.
+    last_growth: std::collections::HashMap<String, (i64, std::time::Instant)>,
     /// The roles of the left channel / first voice, and of the right / other voice.
     speaker_roles: [Speaker; 2],
     /// Recordings being transcribed live: how far, and the transcript so far. Kept until the
@@ -137,6 +141,7 @@ impl Pipeline {
             templates_dir: config.templates_dir(home),
             actor: Actor::system("pipeline"),
             finalize_after: config.capture.finalize_after,
+            last_growth: std::collections::HashMap::new(),
             speaker_roles: config.capture.speaker_roles,
             live: std::collections::HashMap::new(),
             prefill_while_recording: config.drafting.prefill_while_recording,
@@ -233,15 +238,21 @@ impl Pipeline {
     /// A recording whose source went away (the recorder was killed, the browser never came back)
     /// keeps every committed second and goes on to transcription; one whose source is still
     /// sending is left alone, so a recorder that outlives a daemon restart simply continues.
+    /// "Went away" is measured on this process's monotonic clock from when it last saw the
+    /// recording grow (after a restart: from the start), never on the wall clock.
     fn finish_abandoned_recordings(&mut self, store: &mut Store) -> Result<()> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        for id in store.encounters_in(State::Recording)? {
-            let e = store.encounter(&id)?;
-            if now_ms - e.updated_ms > self.finalize_after.as_millis() as i64 {
-                tracing::warn!(encounter = %id, audio_ms = e.audio_ms, "recording source gone; finishing it");
+        let now = std::time::Instant::now();
+        let recording = store.encounters_in(State::Recording)?;
+        self.last_growth.retain(|id, _| recording.contains(id));
+        for id in recording {
+            let audio_ms = store.encounter(&id)?.audio_ms.unwrap_or(0);
+            let seen = self.last_growth.entry(id.clone()).or_insert((audio_ms, now));
+            if seen.0 != audio_ms {
+                *seen = (audio_ms, now);
+            } else if now.duration_since(seen.1) > self.finalize_after {
+                tracing::warn!(encounter = %id, audio_ms, "recording source gone; finishing it");
                 store.finish_recording(&self.actor, &id, "source-lost")?;
+                self.last_growth.remove(&id);
             }
         }
         Ok(())

@@ -15,17 +15,13 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use tungstenite::Message;
-use tungstenite::client::IntoClientRequest;
-
 use crate::Appliance;
-use crate::web::Client;
+use crate::web::{Client, Recorder};
 
 const PHYSICIAN: &str = "dr_crash";
 /// How long a pipeline stage may take before the visit counts as stuck.
@@ -519,7 +515,7 @@ fn drive(
         if c.state(&id)? != "recording" {
             visit.stopped = true;
         } else {
-            stream(&url, &client, &csrf, &id, &c.audio, visit)?;
+            stream(&client, &csrf, &id, &c.audio, visit)?;
         }
     }
     let id = visit.id.clone().expect("a stopped visit has an id");
@@ -589,44 +585,10 @@ fn drive(
 }
 
 /// Streams the chunks not yet acknowledged, one at a time as the recorder page does, then "stop".
-fn stream(
-    url: &str,
-    client: &Client,
-    csrf: &str,
-    id: &str,
-    audio: &[Vec<i16>],
-    visit: &mut Visit,
-) -> Result<(), String> {
-    let ws_url = format!("{}/encounters/{id}/stream?csrf={csrf}", url.replace("http://", "ws://"));
-    let mut request = ws_url.into_client_request().map_err(|e| e.to_string())?;
-    request.headers_mut().insert(
-        "Cookie",
-        format!("scribe_session={}", client.cookie.as_deref().unwrap_or(""))
-            .parse()
-            .map_err(|e| format!("{e}"))?,
-    );
-    let host = url.trim_start_matches("http://");
-    let tcp = TcpStream::connect(host).map_err(|e| format!("connecting the recorder: {e}"))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(|e| e.to_string())?;
-    let (mut ws, _) = tungstenite::client(request, tcp).map_err(|e| format!("opening the recording stream: {e}"))?;
-    let reply = |ws: &mut tungstenite::WebSocket<TcpStream>| -> Result<serde_json::Value, String> {
-        loop {
-            match ws.read().map_err(|e| format!("recording stream: {e}"))? {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).map_err(|e| e.to_string()),
-                Message::Close(_) => return Err("recording stream closed".into()),
-                _ => {}
-            }
-        }
-    };
+fn stream(client: &Client, csrf: &str, id: &str, audio: &[Vec<i16>], visit: &mut Visit) -> Result<(), String> {
+    let mut recorder = Recorder::open(client, csrf, id)?;
     for seq in visit.acked..audio.len() as u32 {
-        let mut frame = seq.to_le_bytes().to_vec();
-        for s in &audio[seq as usize] {
-            frame.extend(s.to_le_bytes());
-        }
-        ws.send(Message::Binary(frame.into()))
-            .map_err(|e| format!("sending chunk {seq}: {e}"))?;
-        let r = reply(&mut ws)?;
+        let r = recorder.send(seq, &audio[seq as usize])?;
         if r["ack"] != seq {
             return Err(format!("chunk {seq} answered {r}"));
         }
@@ -635,9 +597,7 @@ fn stream(
         // the daemon a live recording to transcribe, and a kill a recording to land in.
         std::thread::sleep(CHUNK_EVERY);
     }
-    ws.send(Message::Text("stop".into()))
-        .map_err(|e| format!("stopping: {e}"))?;
-    let r = reply(&mut ws)?;
+    let r = recorder.stop()?;
     if r["done"] != true {
         return Err(format!("stop answered {r}"));
     }

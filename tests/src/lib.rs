@@ -108,8 +108,17 @@ pub struct Appliance {
 
 impl Appliance {
     pub fn new() -> Appliance {
+        Appliance::init(tempfile::tempdir().expect("temp home"))
+    }
+
+    /// An appliance whose home is a new folder inside `parent` (a [`SmallDisk`], say).
+    pub fn new_in(parent: &Path) -> Appliance {
+        Appliance::init(tempfile::tempdir_in(parent).expect("temp home"))
+    }
+
+    fn init(home: tempfile::TempDir) -> Appliance {
         let app = Appliance {
-            home: tempfile::tempdir().expect("temp home"),
+            home,
             models: models_dir(),
         };
         let out = app.run(&["init", "--profile", &profile()], None);
@@ -271,6 +280,77 @@ impl Appliance {
         self.open_raw()
             .query_row("SELECT count(*) FROM encounters", [], |r| r.get(0))
             .expect("count encounters")
+    }
+}
+
+/// A small tmpfs mounted on a temporary folder, unmounted on drop: a disk that fills up or goes
+/// read-only when a test says. Mounting needs root (CAP_SYS_ADMIN), as the egress tests' network
+/// namespaces do.
+pub struct SmallDisk {
+    pub dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    pub fn mount(megabytes: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk to the last byte with a filler file.
+    pub fn fill(&self) {
+        let mut filler = std::fs::File::create(self.path().join("filler")).expect("create the filler");
+        let block = vec![0u8; 64 * 1024];
+        loop {
+            match filler.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+        // The last partial block: byte by byte until nothing more fits.
+        while filler.write(&[0]).is_ok_and(|n| n == 1) {}
+    }
+
+    /// Deletes the filler: the disk has room again.
+    pub fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).expect("remove the filler");
+    }
+
+    /// Remounts the disk read-only (`true`) or read-write.
+    pub fn read_only(&self, read_only: bool) {
+        let how = if read_only { "remount,ro" } else { "remount,rw" };
+        let out = Command::new("mount")
+            .args(["-o", how])
+            .arg(self.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount -o {how}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: a daemon the test is still tearing down may hold a file open.
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
     }
 }
 

@@ -272,3 +272,62 @@ impl Client {
         Err("no page with a CSRF token for this session".into())
     }
 }
+
+/// The browser recorder's side of the WebSocket protocol (what `recorder.js` does), blocking:
+/// `[seq u32 LE][i16 LE samples]` chunks, each answered `{"ack": seq}` once committed or
+/// `{"error": …}` (after which the appliance closes the stream), and "stop".
+pub struct Recorder {
+    ws: tungstenite::WebSocket<std::net::TcpStream>,
+}
+
+impl Recorder {
+    /// Opens the recording stream of visit `id` with `client`'s session (plain HTTP loopback).
+    pub fn open(client: &Client, csrf: &str, id: &str) -> Result<Recorder, String> {
+        use tungstenite::client::IntoClientRequest;
+        let url = format!(
+            "{}/encounters/{id}/stream?csrf={csrf}",
+            client.base.replace("http://", "ws://")
+        );
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        let cookie = format!("scribe_session={}", client.cookie.as_deref().unwrap_or(""));
+        request
+            .headers_mut()
+            .insert("Cookie", cookie.parse().map_err(|e| format!("{e}"))?);
+        let tcp = std::net::TcpStream::connect(client.base.trim_start_matches("http://"))
+            .map_err(|e| format!("connecting the recorder: {e}"))?;
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        let (ws, _) = tungstenite::client(request, tcp).map_err(|e| format!("opening the recording stream: {e}"))?;
+        Ok(Recorder { ws })
+    }
+
+    /// Sends one chunk and returns the appliance's answer.
+    pub fn send(&mut self, seq: u32, pcm: &[i16]) -> Result<serde_json::Value, String> {
+        let mut frame = seq.to_le_bytes().to_vec();
+        for s in pcm {
+            frame.extend(s.to_le_bytes());
+        }
+        self.ws
+            .send(tungstenite::Message::Binary(frame.into()))
+            .map_err(|e| format!("sending chunk {seq}: {e}"))?;
+        self.reply()
+    }
+
+    /// Ends the recording; the answer is `{"done": true}` once it is committed.
+    pub fn stop(&mut self) -> Result<serde_json::Value, String> {
+        self.ws
+            .send(tungstenite::Message::Text("stop".into()))
+            .map_err(|e| format!("stopping: {e}"))?;
+        self.reply()
+    }
+
+    fn reply(&mut self) -> Result<serde_json::Value, String> {
+        loop {
+            match self.ws.read().map_err(|e| format!("recording stream: {e}"))? {
+                tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).map_err(|e| e.to_string()),
+                tungstenite::Message::Close(_) => return Err("recording stream closed".into()),
+                _ => {}
+            }
+        }
+    }
+}

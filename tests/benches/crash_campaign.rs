@@ -2,7 +2,9 @@
 //! recorder streaming over the WebSocket protocol, the pipeline transcribing and drafting, the
 //! physician signing in the review app — with the daemon and its workers killed by SIGKILL at a
 //! random moment of the cycle, restarted, and the invariants checked (see `tests::crash`).
-//! Moments are spread uniformly over 1.2× the length of an undisturbed visit, measured first.
+//! Each cycle picks a phase of the visit at random, then a moment uniformly within it (phase
+//! lengths measured on an undisturbed visit first), so short phases such as signing are hit as
+//! often as long ones.
 //!
 //! `cargo bench -p tests --bench crash_campaign -- [--cycles 200] [--seed 1] [--threads 2]
 //! [--out DIR]` writes DIR/crash-campaign.md (default DIR: docs/bench), rewritten every 10 cycles
@@ -50,9 +52,8 @@ fn main() {
     let pcm = audio::decode_wav_file(&tests::visit_wav()).expect("the visit").samples;
     let mut campaign = Campaign::new(&pcm);
     campaign.threads = threads;
-    let visit = campaign.undisturbed_visit().expect("an undisturbed visit");
-    eprintln!("an undisturbed visit takes {visit:.1?}");
-    let window = visit.mul_f64(1.2);
+    let lasted = campaign.undisturbed_visit().expect("an undisturbed visit");
+    eprintln!("an undisturbed visit's phases: {lasted:.2?}");
     let mut rng = Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
 
     let started = Instant::now();
@@ -60,11 +61,14 @@ fn main() {
     let mut failures: BTreeMap<String, usize> = BTreeMap::new();
     let mut violations: Vec<(usize, String)> = Vec::new();
     for n in 1..=cycles {
-        let at = window.mul_f64(rng.unit());
-        let r: CycleReport = campaign.cycle(Kill::After(at));
+        let aim = Phase::ALL[((rng.unit() * Phase::ALL.len() as f64) as usize).min(Phase::ALL.len() - 1)];
+        let at = lasted.get(&aim).copied().unwrap_or_default().mul_f64(rng.unit());
+        let r: CycleReport = campaign.cycle(Kill::InPhase(aim, at));
+        // A phase the visit passed before the moment came: the kill lands in a later one.
         let phase = r.killed_in.unwrap_or(Phase::Done);
         eprintln!(
-            "cycle {n}/{cycles}: killed at {at:.2?} in {} → {:?}, {} chunks acknowledged before, {} violations ({:.1?})",
+            "cycle {n}/{cycles}: aimed {at:.2?} into {}, killed in {} → {:?}, {} chunks acknowledged before, {} violations ({:.1?})",
+            aim.name(),
             phase.name(),
             r.outcome,
             r.acked_before_kill,
@@ -90,15 +94,14 @@ fn main() {
                 cycles,
                 seed,
                 threads,
-                visit,
-                window,
+                lasted: &lasted,
                 elapsed: started.elapsed(),
                 signed: campaign.signed_notes(),
                 counts: &counts,
                 failures: &failures,
                 violations: &violations,
             });
-            write(&out, &report);
+            write(&out, &report, &chart(&counts));
         }
     }
     eprintln!(
@@ -116,8 +119,7 @@ struct Summary<'a> {
     cycles: usize,
     seed: u64,
     threads: usize,
-    visit: Duration,
-    window: Duration,
+    lasted: &'a BTreeMap<Phase, Duration>,
     elapsed: Duration,
     signed: usize,
     counts: &'a BTreeMap<Phase, PhaseCounts>,
@@ -143,9 +145,9 @@ fn report(s: &Summary) -> String {
         "Each cycle starts `scribe daemon` (review app on loopback), records a {}-second visit \
          through the browser recorder's WebSocket protocol (a one-second chunk every 100 ms, each \
          acknowledged only once committed), lets the pipeline transcribe and draft it, and signs \
-         it in the review app as the physician. At a random moment (uniform over {:.1} s, 1.2× an \
-         undisturbed visit of {:.1} s) the daemon's process group — daemon and engine workers — \
-         gets SIGKILL. With everything down the campaign checks the database (`scribe db check`: \
+         it in the review app as the physician. At a random moment — a phase of the visit picked \
+         at random, then a moment uniformly within that phase's length on an undisturbed visit \
+         ({}) — the daemon's process group (daemon and engine workers) gets SIGKILL. With everything down the campaign checks the database (`scribe db check`: \
          SQLite integrity, the audit chain, every signature), that every note signed so far is \
          unchanged (SHA-256 as first signed), and that every acknowledged audio chunk is stored. \
          Then it restarts the daemon: the recorder reconnects and resends what was not \
@@ -153,8 +155,11 @@ fn report(s: &Summary) -> String {
          or drafting (5 min limit) or fail without a reason. Then the daemon is stopped (SIGTERM) \
          and the next cycle starts it again.\n",
         s.audio_s,
-        s.window.as_secs_f64(),
-        s.visit.as_secs_f64()
+        s.lasted
+            .iter()
+            .map(|(p, d)| format!("{} {:.2} s", p.name(), d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let _ = writeln!(
         md,
@@ -166,6 +171,7 @@ fn report(s: &Summary) -> String {
         s.signed,
         s.violations.len()
     );
+    let _ = writeln!(md, "![kills per phase](crash-campaign.svg)\n");
     let _ = writeln!(
         md,
         "| killed while | kills | visit signed after restart | visit failed (with reason) | chunks acknowledged before the kill (mean) | violations |"
@@ -215,7 +221,59 @@ fn report(s: &Summary) -> String {
     md
 }
 
-fn write(out: &Path, report: &str) {
+fn write(out: &Path, report: &str, chart: &str) {
     std::fs::create_dir_all(out).expect("create the report folder");
     std::fs::write(out.join("crash-campaign.md"), report).expect("write the report");
+    std::fs::write(out.join("crash-campaign.svg"), chart).expect("write the chart");
+}
+
+/// Kills per phase as horizontal bars: the visit signed after the restart (green), failed with a
+/// reason (amber), and the cycles that broke an invariant (red, beside the bar).
+fn chart(counts: &BTreeMap<Phase, PhaseCounts>) -> String {
+    let most = counts.values().map(|c| c.kills).max().unwrap_or(1).max(1) as f64;
+    let (left, width, row) = (150.0, 420.0, 26.0);
+    let height = 40.0 + row * Phase::ALL.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <text x=\"4\" y=\"16\" font-weight=\"bold\">Kills per phase: visit signed after restart (green), failed with a reason (amber), invariant broken (red)</text>\n",
+        left + width + 120.0
+    );
+    for (i, phase) in Phase::ALL.iter().enumerate() {
+        let y = 30.0 + row * i as f64;
+        let c = counts.get(phase);
+        let (kills, signed, failed, broken) = c.map_or((0, 0, 0, 0), |c| (c.kills, c.signed, c.failed, c.violations));
+        let w = |n: usize| n as f64 / most * width;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            left - 6.0,
+            y + 15.0,
+            phase.name()
+        );
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{left}\" y=\"{y}\" width=\"{:.1}\" height=\"20\" fill=\"#2e7d32\"/>",
+            w(signed)
+        );
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"20\" fill=\"#f9a825\"/>",
+            left + w(signed),
+            w(failed)
+        );
+        let label = if broken > 0 {
+            format!("{kills} ({broken} broken)")
+        } else {
+            kills.to_string()
+        };
+        let colour = if broken > 0 { "#c62828" } else { "#000" };
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" fill=\"{colour}\">{label}</text>",
+            left + w(kills) + 6.0,
+            y + 15.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
 }

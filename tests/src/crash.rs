@@ -151,22 +151,43 @@ impl Campaign {
         self.signed.len()
     }
 
-    /// One visit with no kill: how long a cycle takes, to spread random kills over.
-    pub fn undisturbed_visit(&mut self) -> Result<Duration, String> {
+    /// One visit with no kill: how long each phase of it lasts (the idle phase: 3 s), so kills
+    /// can be spread over every phase.
+    pub fn undisturbed_visit(&mut self) -> Result<BTreeMap<Phase, Duration>, String> {
         let started = Instant::now();
         let mut daemon = Daemon::start(self);
         let never = Arc::new(AtomicBool::new(false));
+        let phase = Arc::new(AtomicU8::new(Phase::Starting as u8));
+        let watcher = {
+            let (phase, done) = (Arc::clone(&phase), Arc::clone(&never));
+            std::thread::spawn(move || {
+                let mut entered = vec![(Phase::Starting, Duration::ZERO)];
+                while !done.load(Ordering::SeqCst) {
+                    let now = Phase::from_u8(phase.load(Ordering::SeqCst));
+                    if entered.last().is_some_and(|(p, _)| *p != now) {
+                        entered.push((now, started.elapsed()));
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                entered
+            })
+        };
         let mut visit = Visit::default();
-        let result = drive(self, &mut daemon, &mut visit, &Arc::new(AtomicU8::new(0)), &never);
+        let result = drive(self, &mut daemon, &mut visit, &phase, &AtomicBool::new(false));
+        never.store(true, Ordering::SeqCst);
+        let entered = watcher.join().expect("the phase watcher");
         daemon.stop();
         match (result, visit.outcome.clone()) {
-            (Ok(()), Some(Outcome::Signed)) => {
-                self.record_signature(&visit)?;
-                Ok(started.elapsed())
-            }
-            (Ok(()), other) => Err(format!("the undisturbed visit did not end signed: {other:?}")),
-            (Err(e), _) => Err(format!("the undisturbed visit failed: {e}")),
+            (Ok(()), Some(Outcome::Signed)) => self.record_signature(&visit)?,
+            (Ok(()), other) => return Err(format!("the undisturbed visit did not end signed: {other:?}")),
+            (Err(e), _) => return Err(format!("the undisturbed visit failed: {e}")),
         }
+        let mut lasted: BTreeMap<Phase, Duration> = BTreeMap::new();
+        for pair in entered.windows(2) {
+            *lasted.entry(pair[0].0).or_default() += pair[1].1 - pair[0].1;
+        }
+        lasted.insert(Phase::Done, Duration::from_secs(3));
+        Ok(lasted)
     }
 
     /// Starts the daemon, drives a visit, kills the daemon's process group as `kill` says,

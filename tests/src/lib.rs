@@ -268,11 +268,7 @@ impl Appliance {
 
     /// Opens the database as an attacker holding the key would: raw SQL, no Scribe API.
     pub fn open_raw(&self) -> rusqlite::Connection {
-        let key = std::fs::read_to_string(self.key()).expect("read the key");
-        let conn = rusqlite::Connection::open(self.db()).expect("open the database");
-        conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-            .expect("key the database");
-        conn
+        open_raw(&self.db(), &self.key())
     }
 
     /// How many encounters the store holds, whatever their state.
@@ -352,6 +348,18 @@ impl Drop for SmallDisk {
         // Lazy: a daemon the test is still tearing down may hold a file open.
         let _ = Command::new("umount").arg("-l").arg(self.path()).status();
     }
+}
+
+/// Opens the database at `db` with the key in `key`: raw SQL, no Scribe API (for threads that
+/// cannot share an [`Appliance`]).
+pub fn open_raw(db: &Path, key: &Path) -> rusqlite::Connection {
+    let key = std::fs::read_to_string(key).expect("read the key");
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+        .expect("key the database");
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy timeout");
+    conn
 }
 
 impl Default for Appliance {

@@ -47,9 +47,19 @@ fn wait_for_state(app: &Appliance, id: &str, want: &str) {
 /// Leaves the write-ahead log empty, so the next write needs new disk space (a WAL that grew
 /// earlier would otherwise absorb a few more commits on a full disk).
 fn empty_the_wal(app: &Appliance) {
-    app.open_raw()
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .unwrap();
+    let conn = app.open_raw();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // (busy, frames in the log, frames checkpointed): the daemon's readers can hold it up.
+        let (busy, frames): (i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        if busy == 0 && frames == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the write-ahead log never emptied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn open_visit(client: &mut Client, csrf: &str) -> String {

@@ -172,7 +172,19 @@ static CODECS: LazyLock<CodecRegistry> = LazyLock::new(|| {
     registry
 });
 
+/// Decodes with symphonia, whose demuxers and codecs can panic on crafted or damaged data (an
+/// arithmetic overflow in a WAV header found by fuzzing, say): a panic there is a damaged file,
+/// told as such, not a failed request or a dead worker thread.
 fn decode_compressed(bytes: &[u8], container: Container, limits: &Limits) -> Result<Interleaved, AudioError> {
+    std::panic::catch_unwind(|| decode_compressed_unguarded(bytes, container, limits)).unwrap_or_else(|_| {
+        Err(AudioError::Corrupt(format!(
+            "{} whose data the decoder could not make sense of",
+            container.extension()
+        )))
+    })
+}
+
+fn decode_compressed_unguarded(bytes: &[u8], container: Container, limits: &Limits) -> Result<Interleaved, AudioError> {
     let corrupt = |e: SymphoniaError| AudioError::Corrupt(format!("{}: {e}", container.extension()));
     // The bytes are copied into the stream because symphonia's sources must be 'static.
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());

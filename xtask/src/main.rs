@@ -300,7 +300,8 @@ fn fuzz(args: &[String]) -> Result<()> {
         }
         let after = std::fs::read_dir(&corpus).map_or(0, |d| d.count());
         rows.push(format!(
-            "| {target} | {ran} | {} | {} | {before} → {after} | {} | {} |",
+            "| {target} | {} | {ran} | {} | {} | {before} → {after} | {} | {} |",
+            today()?,
             stat("number_of_executed_units"),
             stat("average_exec_per_sec"),
             stat("peak_rss_mb"),
@@ -313,17 +314,26 @@ fn fuzz(args: &[String]) -> Result<()> {
             }
         ));
     }
+    // Targets not run this time keep their row from the last report.
+    let path = workspace_root().join("docs/bench/fuzz.md");
+    let earlier = std::fs::read_to_string(&path).unwrap_or_default();
+    for target in FUZZ_TARGETS.iter().filter(|t| !targets.iter().any(|r| r == *t)) {
+        if let Some(row) = earlier.lines().find(|l| l.starts_with(&format!("| {target} |"))) {
+            rows.push(row.to_string());
+        }
+    }
+    rows.sort_by_key(|row| FUZZ_TARGETS.iter().position(|t| row.starts_with(&format!("| {t} |"))));
     let report = format!(
-        "# Fuzzing\n\n`cargo xtask fuzz --seconds {seconds}` on {} (2-core build box; cargo-fuzz/libFuzzer, \
-         no sanitizer, debug assertions and overflow checks on). Each target runs on its corpus in \
-         `fuzz/corpus/TARGET/` (seeds plus what earlier runs kept, minimized with `cargo fuzz cmin`); \
-         `cargo test -p scribe-fuzz` replays every corpus file on stable in each test run.\n\n\
-         | target | seconds | executions | exec/s | corpus files (before → after) | peak RSS (MB) | crashes |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n{}\n",
-        today()?,
+        "# Fuzzing\n\n`cargo xtask fuzz [--seconds N] [TARGET…]` (2-core build box; cargo-fuzz/libFuzzer, \
+         no sanitizer, debug assertions and overflow checks on); each row is that target's latest run. \
+         Each target runs on its corpus in `fuzz/corpus/TARGET/` (seeds plus what earlier runs kept, \
+         minimized to the inputs that reach new code); `cargo test -p scribe-fuzz` replays every \
+         corpus file on stable in each test run. A crash is saved in `fuzz/artifacts/TARGET/`; once \
+         fixed, it goes into the corpus as `regression-…`.\n\n\
+         | target | run on | seconds | executions | exec/s | corpus files (before → after) | peak RSS (MB) | crashes |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n{}\n",
         rows.join("\n")
     );
-    let path = workspace_root().join("docs/bench/fuzz.md");
     std::fs::write(&path, report)?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())

@@ -209,8 +209,10 @@ fn decode_compressed_unguarded(bytes: &[u8], container: Container, limits: &Limi
         .ok_or_else(|| AudioError::Unsupported("an audio track without codec parameters".into()))?
         .clone();
     let track_id = track.id;
+    // A rate of 0 (a crafted header, found by fuzzing) would divide by zero below.
     let rate = params
         .sample_rate
+        .filter(|&r| r > 0)
         .ok_or_else(|| AudioError::Unsupported("a track without a sample rate".into()))?;
     let declared_frames = track.num_frames;
     if let Some(frames) = declared_frames {

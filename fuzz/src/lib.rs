@@ -2,9 +2,11 @@
 //! CTranslate2 model being imported, a clinic's template, the config file, the browser
 //! recorder's WebSocket messages, and HTTP requests to the review app's forms.
 //!
-//! Each target is a plain function here, so the corpora in `corpus/<target>/` replay as an
-//! ordinary test on stable Rust (`cargo test -p scribe-fuzz`); `fuzz_targets/` wraps the same
-//! functions for cargo-fuzz, and `cargo xtask fuzz` runs them all for a set time and reports.
+//! Each target is a plain function here, so its inputs replay as an ordinary test on stable Rust
+//! (`cargo test -p scribe-fuzz`): `seeds/<target>/` (valid examples of the format, and every input
+//! that once crashed it, as `regression-…`) and `corpus/<target>/` (what fuzzing kept, minimized).
+//! `fuzz_targets/` wraps the same functions for cargo-fuzz, and `cargo xtask fuzz` runs them all
+//! for a set time and reports.
 //!
 //! A target panics only when a promise breaks: a parser panicked, or accepted input that does not
 //! satisfy what its caller relies on, or the review app answered a request with a server error.
@@ -315,9 +317,20 @@ impl Http {
     }
 }
 
-/// The corpus of `target`: `corpus/<target>/*` (seeds and what fuzzing kept).
-pub fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+/// Every input of `target`: its seeds, then what fuzzing kept.
+pub fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let mut all = files("seeds", target);
+    all.extend(files("corpus", target));
+    all
+}
+
+/// The seeds of `target` (`seeds/<target>/*`): valid examples, and the regressions.
+pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    files("seeds", target)
+}
+
+fn files(folder: &str, target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder).join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -332,16 +345,16 @@ pub fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 mod tests {
     use super::*;
 
-    /// Every input fuzzing kept — including the ones that once crashed a target, saved there when
-    /// the bug was fixed — still passes, on stable Rust, in every test run.
+    /// Every seed — including the inputs that once crashed a target, kept as `regression-…` when
+    /// the bug was fixed — and every input fuzzing kept still passes, on stable Rust, in every
+    /// test run.
     #[test]
-    fn every_corpus_input_passes_its_target() {
+    fn every_seed_and_corpus_input_passes_its_target() {
         for (target, run) in TARGETS {
-            let inputs = corpus(target);
-            assert!(!inputs.is_empty(), "corpus/{target} is empty");
-            for (name, data) in inputs {
+            assert!(!seeds(target).is_empty(), "seeds/{target} is empty");
+            for (name, data) in inputs(target) {
                 let outcome = std::panic::catch_unwind(|| run(&data));
-                assert!(outcome.is_ok(), "{target}: corpus/{target}/{name} fails");
+                assert!(outcome.is_ok(), "{target}: {name} fails");
             }
         }
     }
@@ -350,10 +363,7 @@ mod tests {
     /// their first check.
     #[test]
     fn the_seeds_are_valid_inputs() {
-        for (name, data) in corpus("audio_decode")
-            .into_iter()
-            .filter(|(n, _)| n.starts_with("tone"))
-        {
+        for (name, data) in seeds("audio_decode").into_iter().filter(|(n, _)| n.starts_with("tone")) {
             let limits = audio::Limits {
                 max_bytes: 1 << 20,
                 max_seconds: 30,
@@ -361,7 +371,7 @@ mod tests {
             let recording = audio::decode(&data, &limits).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!recording.pcm.samples.is_empty(), "{name}");
         }
-        let (_, model) = corpus("ct2_import")
+        let (_, model) = seeds("ct2_import")
             .into_iter()
             .find(|(n, _)| n == "whisper-1-layer-d4.ct2")
             .expect("the CT2 seed");
@@ -369,13 +379,10 @@ mod tests {
         std::fs::write(dir.path().join("model.bin"), model).unwrap();
         std::fs::write(dir.path().join("vocabulary.txt"), "a\nb\n").unwrap();
         firmware::import_ct2(dir.path(), &dir.path().join("ggml.bin")).expect("the CT2 seed converts");
-        for (name, data) in corpus("template_parse")
-            .into_iter()
-            .filter(|(n, _)| n.ends_with(".toml"))
-        {
+        for (name, data) in seeds("template_parse") {
             drafting::Template::parse(std::str::from_utf8(&data).unwrap(), &name).expect("a shipped template");
         }
-        for (name, data) in corpus("config_parse").into_iter().filter(|(n, _)| n.ends_with(".toml")) {
+        for (name, data) in seeds("config_parse") {
             appliance::config::Config::parse(std::str::from_utf8(&data).unwrap())
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }

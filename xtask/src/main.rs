@@ -207,8 +207,8 @@ const FUZZ_TARGETS: &[&str] = &[
     "http_request",
 ];
 
-/// Runs each fuzz target (all, or those named) for `--seconds` (default 300) on its corpus in
-/// `fuzz/corpus/` — what it finds new is kept there, minimized — and writes
+/// Runs each fuzz target (all, or those named) for `--seconds` (default 300) on its seeds
+/// (`fuzz/seeds/`) and corpus (`fuzz/corpus/`: what it finds new is kept there, minimized) and writes
 /// `docs/bench/fuzz.md`: executions, speed, corpus size and crashes (saved in
 /// `fuzz/artifacts/TARGET/`). Needs the nightly toolchain and cargo-fuzz; installs them if missing.
 fn fuzz(args: &[String]) -> Result<()> {
@@ -264,13 +264,16 @@ fn fuzz(args: &[String]) -> Result<()> {
         let before = std::fs::read_dir(&corpus).map_or(0, |d| d.count());
         let mut cmd = nightly(&["cargo", "fuzz", "run"]);
         common(&mut cmd);
-        cmd.arg(target).args([
-            "--",
-            &format!("-max_total_time={seconds}"),
-            "-rss_limit_mb=2048",
-            "-timeout=20",
-            "-print_final_stats=1",
-        ]);
+        cmd.arg(target)
+            .arg(&corpus)
+            .arg(workspace_root().join("fuzz/seeds").join(target))
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=2048",
+                "-timeout=20",
+                "-print_final_stats=1",
+            ]);
         eprintln!("xtask: fuzzing {target} for {seconds} s");
         let started = Instant::now();
         let out = cmd.stderr(Stdio::piped()).output().context("run cargo fuzz")?;
@@ -326,10 +329,10 @@ fn fuzz(args: &[String]) -> Result<()> {
     let report = format!(
         "# Fuzzing\n\n`cargo xtask fuzz [--seconds N] [TARGET…]` (2-core build box; cargo-fuzz/libFuzzer, \
          no sanitizer, debug assertions and overflow checks on); each row is that target's latest run. \
-         Each target runs on its corpus in `fuzz/corpus/TARGET/` (seeds plus what earlier runs kept, \
-         minimized to the inputs that reach new code); `cargo test -p scribe-fuzz` replays every \
-         corpus file on stable in each test run. A crash is saved in `fuzz/artifacts/TARGET/`; once \
-         fixed, it goes into the corpus as `regression-…`.\n\n\
+         Each target starts from its seeds in `fuzz/seeds/TARGET/` and the corpus earlier runs kept \
+         in `fuzz/corpus/TARGET/` (minimized to the inputs that reach new code); `cargo test -p \
+         scribe-fuzz` replays them all on stable in each test run. A crash is saved in \
+         `fuzz/artifacts/TARGET/`; once fixed, it joins the seeds as `regression-…`.\n\n\
          | target | run on | seconds | executions | exec/s | corpus files (before → after) | peak RSS (MB) | crashes |\n\
          |---|---|---:|---:|---:|---:|---:|---:|\n{}\n",
         rows.join("\n")

@@ -63,9 +63,9 @@ fn main() {
     for n in 1..=cycles {
         let aim = Phase::ALL[((rng.unit() * Phase::ALL.len() as f64) as usize).min(Phase::ALL.len() - 1)];
         let at = lasted.get(&aim).copied().unwrap_or_default().mul_f64(rng.unit());
-        let r: CycleReport = campaign.cycle(Kill::InPhase(aim, at));
+        let r: CycleReport = campaign.cycle(Kill(aim, at));
         // A phase the visit passed before the moment came: the kill lands in a later one.
-        let phase = r.killed_in.unwrap_or(Phase::Done);
+        let phase = r.killed_in;
         eprintln!(
             "cycle {n}/{cycles}: aimed {at:.2?} into {}, killed in {} → {:?}, {} chunks acknowledged before, {} violations ({:.1?})",
             aim.name(),

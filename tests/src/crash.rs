@@ -81,14 +81,9 @@ impl Phase {
     }
 }
 
-/// When to kill the daemon in a cycle.
+/// When to kill the daemon in a cycle: this long after the visit is first seen in this phase.
 #[derive(Clone, Copy, Debug)]
-pub enum Kill {
-    /// This long after the daemon was started.
-    After(Duration),
-    /// This long after the visit is first seen in this phase.
-    InPhase(Phase, Duration),
-}
+pub struct Kill(pub Phase, pub Duration);
 
 /// How a visit ended once the daemon was back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,9 +95,8 @@ pub enum Outcome {
 /// What one cycle found.
 #[derive(Debug)]
 pub struct CycleReport {
-    /// Where the visit was at the kill; `None` if the kill never came (an `InPhase` kill whose phase
-    /// the visit passed too quickly to catch).
-    pub killed_in: Option<Phase>,
+    /// Where the visit was at the kill.
+    pub killed_in: Phase,
     pub outcome: Outcome,
     /// Broken promises; empty when all held.
     pub violations: Vec<String>,
@@ -198,24 +192,31 @@ impl Campaign {
         let mut visit = Visit::default();
         let phase = Arc::new(AtomicU8::new(Phase::Starting as u8));
         let killed = Arc::new(AtomicBool::new(false));
+        let driver_done = Arc::new(AtomicBool::new(false));
 
         let mut daemon = Daemon::start(self);
         let killer = {
-            let (pgid, phase, killed) = (daemon.pgid(), Arc::clone(&phase), Arc::clone(&killed));
-            std::thread::spawn(move || killer(kill, pgid, &phase, &killed))
+            let (pgid, phase, killed, done) = (
+                daemon.pgid(),
+                Arc::clone(&phase),
+                Arc::clone(&killed),
+                Arc::clone(&driver_done),
+            );
+            std::thread::spawn(move || killer(kill, pgid, &phase, &killed, &done))
         };
         let driven = drive(self, &mut daemon, &mut visit, &phase, &killed);
-        // The kill may still be due (a random moment after the visit finished); wait for it.
-        let killed_in = killer.join().expect("the killer thread");
-        daemon.reap();
         if let Err(e) = &driven
-            && killed_in.is_none()
+            && !killed.load(Ordering::SeqCst)
         {
             violations.push(format!("the visit failed with no kill: {e}"));
         }
+        // The kill may still be due (a random moment after the visit finished); wait for it.
+        driver_done.store(true, Ordering::SeqCst);
+        let killed_in = killer.join().expect("the killer thread");
+        daemon.reap();
         // Whatever phase the recorder or the physician was in, the committed state says which
         // pipeline stage the daemon was in.
-        let killed_in = killed_in.map(|p| self.refine(p, &visit));
+        let killed_in = self.refine(killed_in, &visit);
         let acked_before_kill = visit.acked;
         self.check_survivors(&visit, &mut violations);
 
@@ -448,29 +449,24 @@ impl Daemon {
     }
 }
 
-/// Kills the daemon's process group when `kill` says; returns the phase it was in, if it fired.
-fn killer(kill: Kill, pgid: i32, phase: &AtomicU8, killed: &AtomicBool) -> Option<Phase> {
-    let started = Instant::now();
+/// Kills the daemon's process group when `kill` says; returns the phase the visit was in.
+fn killer(Kill(aim, delay): Kill, pgid: i32, phase: &AtomicU8, killed: &AtomicBool, driver_done: &AtomicBool) -> Phase {
     let mut seen: Option<Instant> = None;
     loop {
         let now = Phase::from_u8(phase.load(Ordering::SeqCst));
-        let due = match kill {
-            Kill::After(t) => started.elapsed() >= t,
-            Kill::InPhase(p, delay) => {
-                if now == p && seen.is_none() {
-                    seen = Some(Instant::now());
-                }
-                seen.is_some_and(|at| at.elapsed() >= delay)
-            }
-        };
+        if now == aim && seen.is_none() {
+            seen = Some(Instant::now());
+        }
+        // A phase too short to be seen (a few milliseconds) is passed, and a visit that failed
+        // never reaches it: the kill lands then instead; `killed_in` tells.
+        let due = seen.is_some_and(|at| at.elapsed() >= delay)
+            || (now == Phase::Done && aim != Phase::Done)
+            || (driver_done.load(Ordering::SeqCst) && now != Phase::Done);
         if due {
             killed.store(true, Ordering::SeqCst);
             // SAFETY: the daemon's own process group, which the campaign created.
             unsafe { libc::killpg(pgid, libc::SIGKILL) };
-            return Some(now);
-        }
-        if matches!(kill, Kill::InPhase(..)) && now == Phase::Done {
-            return None;
+            return now;
         }
         std::thread::sleep(Duration::from_millis(2));
     }

@@ -159,7 +159,9 @@ fn run_level(recorders: usize, seconds: usize, readers: usize, pcm: &[i16]) -> L
                 |r| r.get(0),
             )
             .unwrap();
-        level.audio_lost_s += (seconds as f64 - stored_ms as f64 / 1000.0).max(0.0);
+        // The visit's last chunk is shorter than a second: what was sent, not `seconds`.
+        let sent_ms = chunks.iter().map(Vec::len).sum::<usize>() as f64 / 16.0;
+        level.audio_lost_s += ((sent_ms - stored_ms as f64) / 1000.0).max(0.0);
         level.behind.push(behind);
     }
     drop(server);

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tests::crash::{Campaign, CycleReport, Kill, Outcome, Phase};
@@ -39,12 +39,9 @@ struct PhaseCounts {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
-    let out = arg("--out").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bench")),
-        PathBuf::from,
-    );
+    let args = tests::BenchArgs::from_env();
+    let arg = |name: &str| args.get(name);
+    let out = args.out();
     let cycles: usize = arg("--cycles").map_or(200, |n| n.parse().expect("--cycles N"));
     let seed: u64 = arg("--seed").map_or(1, |n| n.parse().expect("--seed N"));
     let threads: usize = arg("--threads").map_or(2, |n| n.parse().expect("--threads N"));

@@ -8,7 +8,6 @@
 //! [--out DIR]` writes DIR/load.md (default DIR: docs/bench).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -172,12 +171,9 @@ fn run_level(recorders: usize, seconds: usize, readers: usize, pcm: &[i16]) -> L
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
-    let out = arg("--out").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bench")),
-        PathBuf::from,
-    );
+    let args = tests::BenchArgs::from_env();
+    let arg = |name: &str| args.get(name);
+    let out = args.out();
     let levels: Vec<usize> = arg("--recorders")
         .unwrap_or_else(|| "1,2,4,8".into())
         .split(',')

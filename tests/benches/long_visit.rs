@@ -7,19 +7,15 @@
 //! `SCRIBE_TEST_PROFILE=default cargo bench -p tests --bench long_visit -- [--minutes 45]
 //! [--out DIR]` writes DIR/long-visit.md (default DIR: docs/bench).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use eval::speech::Voice;
 use tests::{Appliance, text};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
-    let out = arg("--out").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bench")),
-        PathBuf::from,
-    );
+    let args = tests::BenchArgs::from_env();
+    let arg = |name: &str| args.get(name);
+    let out = args.out();
     let minutes: f64 = arg("--minutes").map_or(45.0, |m| m.parse().expect("--minutes N"));
 
     let app = Appliance::new();

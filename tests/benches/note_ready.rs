@@ -16,7 +16,7 @@
 //! [--speed 2] [--ways prefill,no prefill,upload] [--out DIR]` writes DIR/note-ready.md (default
 //! DIR: docs/bench). `SCRIBE_BENCH_KEEP_HOMES=1` keeps each run's appliance home (and its log).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use eval::speech::Voice;
@@ -174,12 +174,9 @@ fn run(mode: Mode, pcm: &[i16], wav: &Path, speed: f64) -> Run {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
-    let out = arg("--out").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bench")),
-        PathBuf::from,
-    );
+    let args = tests::BenchArgs::from_env();
+    let arg = |name: &str| args.get(name);
+    let out = args.out();
     let speed: f64 = arg("--speed").map_or(2.0, |s| s.parse().expect("--speed N"));
     let minutes: Vec<f64> = arg("--minutes")
         .unwrap_or_else(|| "5,15".into())

@@ -350,6 +350,34 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A bench's command line: `--name value` options, and `--out DIR` for its report.
+pub struct BenchArgs(Vec<String>);
+
+impl BenchArgs {
+    pub fn from_env() -> BenchArgs {
+        BenchArgs(std::env::args().collect())
+    }
+
+    /// The value after `name`, if it was given.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let at = self.0.iter().position(|a| a == name)?;
+        Some(
+            self.0
+                .get(at + 1)
+                .unwrap_or_else(|| panic!("{name} needs a value"))
+                .clone(),
+        )
+    }
+
+    /// Where the report goes: `--out DIR`, default `docs/bench`.
+    pub fn out(&self) -> PathBuf {
+        self.get("--out").map_or_else(
+            || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bench")),
+            PathBuf::from,
+        )
+    }
+}
+
 /// Opens the database at `db` with the key in `key`: raw SQL, no Scribe API (for threads that
 /// cannot share an [`Appliance`]).
 pub fn open_raw(db: &Path, key: &Path) -> rusqlite::Connection {

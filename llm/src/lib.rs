@@ -6,7 +6,7 @@
 
 mod llama;
 
-pub use llama::Llama;
+pub use llama::{EngineSpeed, Llama};
 
 use protocol::job::{GenerateJob, JobStats};
 

@@ -39,7 +39,7 @@ struct Session {
 struct Prefill {
     prompt_tokens: usize,
     cached_tokens: usize,
-    prompt_ms: u64,
+    prompt_time: std::time::Duration,
     /// Where in the last decoded batch the last prompt token's logits are.
     last_logits: i32,
 }
@@ -48,6 +48,8 @@ impl Llama {
     /// Verifies the model file's SHA-256, then loads it.
     pub fn load(model_ref: &ModelRef, context_tokens: u32, threads: u32) -> Result<Llama, LlmError> {
         model_ref.verify()?;
+        #[cfg(feature = "cuda")]
+        load_backend_modules();
         let mut backend = LlamaBackend::init().map_err(|e| LlmError::Engine(e.to_string()))?;
         // llama.cpp's logs can echo prompt pieces at debug level; silence them entirely.
         backend.void_logs();
@@ -69,6 +71,22 @@ impl Llama {
             context_tokens,
             threads: threads.max(1),
         })
+    }
+
+    /// Where the model runs, for the daemon's log and the benchmarks: "llama.cpp on CPU", or the
+    /// GPU a `cuda` build found ("llama.cpp on CUDA0 (NVIDIA H200)"). Every layer goes to the
+    /// GPU when there is one (llama.cpp's default); the rest stays on the CPU.
+    pub fn description(&self) -> String {
+        let gpus: Vec<String> = llama_cpp_2::list_llama_ggml_backend_devices()
+            .into_iter()
+            .filter(|d| d.device_type != llama_cpp_2::LlamaBackendDeviceType::Cpu)
+            .map(|d| format!("{} ({})", d.name, d.description))
+            .collect();
+        if gpus.is_empty() {
+            "llama.cpp on CPU".into()
+        } else {
+            format!("llama.cpp on {}", gpus.join(", "))
+        }
     }
 
     fn prompt_text(&self, job: &GenerateJob) -> Result<String, LlmError> {
@@ -94,10 +112,18 @@ impl Llama {
     /// session's (same `cache_key` only), evaluates the rest, and leaves the logits of the last
     /// prompt token ready. Any other session is dropped first, cache and all.
     fn evaluate_prompt(&mut self, job: &GenerateJob) -> Result<Prefill, LlmError> {
-        let engine = |e: &dyn std::fmt::Display| LlmError::Engine(e.to_string());
         let prompt = self.prompt_text(job)?;
         let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
-        let answer = job.max_tokens as usize;
+        self.evaluate_tokens(&tokens, job.cache_key.as_ref(), job.max_tokens as usize)
+    }
+
+    fn evaluate_tokens(
+        &mut self,
+        tokens: &[LlamaToken],
+        cache_key: Option<&String>,
+        answer: usize,
+    ) -> Result<Prefill, LlmError> {
+        let engine = |e: &dyn std::fmt::Display| LlmError::Engine(e.to_string());
         let needed = tokens.len() + answer + 8;
         if needed > self.context_tokens as usize {
             self.session = None;
@@ -108,12 +134,12 @@ impl Llama {
             });
         }
         let reusable =
-            matches!(&self.session, Some(s) if s.key.is_some() && s.key == job.cache_key && s.n_ctx >= needed);
+            matches!(&self.session, Some(s) if s.key.is_some() && s.key.as_ref() == cache_key && s.n_ctx >= needed);
         if !reusable {
             self.session = None;
             // A kept session gets the whole window, so the prompt can grow as the visit goes on;
             // a one-off job gets just what it needs.
-            let n_ctx = if job.cache_key.is_some() {
+            let n_ctx = if cache_key.is_some() {
                 self.context_tokens as usize
             } else {
                 needed
@@ -126,7 +152,7 @@ impl Llama {
             let ctx = self.model.new_context(&self.backend, params).map_err(|e| engine(&e))?;
             self.session = Some(Session {
                 ctx,
-                key: job.cache_key.clone(),
+                key: cache_key.cloned(),
                 n_ctx,
                 tokens: Vec::new(),
             });
@@ -137,7 +163,7 @@ impl Llama {
         let mut cached = session
             .tokens
             .iter()
-            .zip(&tokens)
+            .zip(tokens)
             .take_while(|(a, b)| a == b)
             .count()
             .min(tokens.len() - 1);
@@ -170,11 +196,14 @@ impl Llama {
             }
             last_logits = chunk.len() as i32 - 1;
         }
+        // On a GPU, decode returns once the work is queued: wait for it, so the prompt's time
+        // is the time it took (on the CPU this returns at once).
+        session.ctx.synchronize();
         session.tokens.extend_from_slice(&tokens[cached..]);
         Ok(Prefill {
             prompt_tokens: tokens.len(),
             cached_tokens: cached,
-            prompt_ms: started.elapsed().as_millis() as u64,
+            prompt_time: started.elapsed(),
             last_logits,
         })
     }
@@ -190,9 +219,67 @@ impl Llama {
             wall_ms: started.elapsed().as_millis() as u64,
             prompt_tokens: prefill.prompt_tokens as u64,
             cached_tokens: prefill.cached_tokens as u64,
-            prompt_ms: prefill.prompt_ms,
+            prompt_ms: prefill.prompt_time.as_millis() as u64,
             peak_rss_kb: protocol::worker::peak_rss_kb(),
             ..JobStats::default()
+        })
+    }
+}
+
+/// One run of [`Llama::bench`]: the work llama.cpp's own `llama-bench` times, done through this
+/// engine's context set-up (batch size, threads, cache handling, offload).
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSpeed {
+    pub prompt_tokens: usize,
+    pub prompt_ms: f64,
+    pub generated_tokens: usize,
+    pub generate_ms: f64,
+}
+
+impl Llama {
+    /// Evaluates `prompt_tokens` pseudo-random tokens as one prompt (as `llama-bench -p` does),
+    /// then generates `generate_tokens` more one at a time after it, each the greedy choice from
+    /// the previous logits (as `-n` does, but at the prompt's depth, where a note is written). No
+    /// grammar and no stop token: the drafting loop's own cost is in the note-ready benchmark.
+    pub fn bench(&mut self, prompt_tokens: usize, generate_tokens: usize, seed: u64) -> Result<EngineSpeed, LlmError> {
+        let engine = |e: &dyn std::fmt::Display| LlmError::Engine(e.to_string());
+        let n_vocab = self.model.n_vocab().max(1) as u64;
+        let mut state = seed | 1;
+        let tokens: Vec<LlamaToken> = (0..prompt_tokens.max(1))
+            .map(|_| {
+                // xorshift64: deterministic, and no dependency for a benchmark's filler.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                LlamaToken::new((state % n_vocab) as i32)
+            })
+            .collect();
+        self.session = None;
+        let prefill = self.evaluate_tokens(&tokens, None, generate_tokens)?;
+        let session = self.session.as_mut().expect("evaluate_tokens keeps a session");
+        let started = Instant::now();
+        let mut batch = LlamaBatch::new(1, 1);
+        let mut last_logits = prefill.last_logits;
+        for pos in tokens.len()..tokens.len() + generate_tokens {
+            let logits = session.ctx.get_logits_ith(last_logits);
+            let token = logits
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| LlamaToken::new(i as i32))
+                .expect("the vocabulary is not empty");
+            batch.clear();
+            batch.add(token, pos as i32, &[0], true).map_err(|e| engine(&e))?;
+            session.ctx.decode(&mut batch).map_err(|e| engine(&e))?;
+            last_logits = 0;
+        }
+        let generate_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.session = None;
+        Ok(EngineSpeed {
+            prompt_tokens: prefill.prompt_tokens,
+            prompt_ms: prefill.prompt_time.as_secs_f64() * 1000.0,
+            generated_tokens: generate_tokens,
+            generate_ms,
         })
     }
 }
@@ -251,7 +338,7 @@ impl Generator for Llama {
                 wall_ms: started.elapsed().as_millis() as u64,
                 prompt_tokens: prefill.prompt_tokens as u64,
                 cached_tokens: prefill.cached_tokens as u64,
-                prompt_ms: prefill.prompt_ms,
+                prompt_ms: prefill.prompt_time.as_millis() as u64,
                 generated_tokens: generated,
                 generate_ms,
                 peak_rss_kb: protocol::worker::peak_rss_kb(),
@@ -302,4 +389,24 @@ fn pick_token(logits: &[f32], grammar: &mut LlamaSampler) -> LlamaToken {
     );
     grammar.apply(&mut candidates);
     candidates.sample_token_greedy()
+}
+
+/// A `cuda` build has no backend linked in: ggml loads them as modules, from the worker's own
+/// folder where they are installed (the best CPU variant for this processor, and CUDA where the
+/// GPU box built it), else from the folder cargo built them in (a development checkout).
+#[cfg(feature = "cuda")]
+fn load_backend_modules() {
+    use std::sync::Once;
+    static LOADED: Once = Once::new();
+    LOADED.call_once(|| {
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
+        {
+            llama_cpp_2::llama_backend::load_backends_from_path(&dir);
+        }
+        if llama_cpp_2::list_llama_ggml_backend_devices().is_empty() {
+            llama_cpp_2::llama_backend::load_backends();
+        }
+    });
 }

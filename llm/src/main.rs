@@ -25,9 +25,10 @@ fn main() -> ExitCode {
                 let started = Instant::now();
                 match Llama::load(&model, context_tokens, threads) {
                     Ok(l) => {
+                        let description = l.description();
                         engine = Some(l);
                         Response::Loaded {
-                            engine: "llama.cpp".into(),
+                            engine: description,
                             load_ms: started.elapsed().as_millis() as u64,
                         }
                     }

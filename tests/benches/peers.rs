@@ -22,10 +22,12 @@ use std::time::Instant;
 
 use eval::speech::{Voice, synthesize, wer, words};
 use protocol::frame::{pcm_to_bytes, read_frame, write_frame};
-use protocol::job::{ModelRef, Request, Response};
+use protocol::job::{Request, Response};
 use serde_json::Value;
 use tests::llama_sources::{llama_bench_sources, vendored_llama_cpp};
-use tests::{Bar, BenchArgs, bars_svg, bin_dir, cache_dir, long_visit_lines, models_dir, pip_target, text, today};
+use tests::{
+    Bar, BenchArgs, asr_worker, bars_svg, bin_dir, cache_dir, long_visit_lines, models_dir, pip_target, text, today,
+};
 
 const WHISPER_CPP_NPM: &str = "https://registry.npmjs.org/nodejs-whisper/-/nodejs-whisper-0.3.1.tgz";
 const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
@@ -177,6 +179,27 @@ fn must(cmd: &mut Command) -> std::process::Output {
     out
 }
 
+/// Configures `source` in `build` (Release, no AMX, plus `defines`) and builds `target` on 2 cores.
+fn cmake_build(source: &Path, build: &Path, defines: &[&str], target: &str) {
+    must(
+        Command::new("cmake")
+            .arg("-S")
+            .arg(source)
+            .arg("-B")
+            .arg(build)
+            .arg("-DCMAKE_BUILD_TYPE=Release")
+            .args(defines)
+            .arg(format!("-DCMAKE_C_FLAGS={NO_AMX}"))
+            .arg(format!("-DCMAKE_CXX_FLAGS={NO_AMX}")),
+    );
+    must(
+        Command::new("cmake")
+            .arg("--build")
+            .arg(build)
+            .args(["-j", "2", "--target", target]),
+    );
+}
+
 /// whisper.cpp 1.9.1's CLI from the npm package's sources, built as its README says, with
 /// -march=native (GGML_NATIVE, its default) and OpenMP (its default).
 fn build_whisper_cli(peers: &Path) -> PathBuf {
@@ -193,28 +216,17 @@ fn build_whisper_cli(peers: &Path) -> PathBuf {
     must(Command::new("tar").arg("xzf").arg(&tgz).arg("-C").arg(&src));
     let whisper_cpp = src.join("package/cpp/whisper.cpp");
     let build = peers.join("whisper.cpp-build");
-    must(
-        Command::new("cmake")
-            .arg("-S")
-            .arg(&whisper_cpp)
-            .arg("-B")
-            .arg(&build)
-            .args([
-                "-DCMAKE_BUILD_TYPE=Release",
-                "-DWHISPER_BUILD_TESTS=OFF",
-                "-DWHISPER_BUILD_SERVER=OFF",
-                "-DWHISPER_SDL2=OFF",
-                "-DWHISPER_CURL=OFF",
-                "-DBUILD_SHARED_LIBS=OFF",
-            ])
-            .arg(format!("-DCMAKE_C_FLAGS={NO_AMX}"))
-            .arg(format!("-DCMAKE_CXX_FLAGS={NO_AMX}")),
-    );
-    must(
-        Command::new("cmake")
-            .arg("--build")
-            .arg(&build)
-            .args(["-j", "2", "--target", "whisper-cli"]),
+    cmake_build(
+        &whisper_cpp,
+        &build,
+        &[
+            "-DWHISPER_BUILD_TESTS=OFF",
+            "-DWHISPER_BUILD_SERVER=OFF",
+            "-DWHISPER_SDL2=OFF",
+            "-DWHISPER_CURL=OFF",
+            "-DBUILD_SHARED_LIBS=OFF",
+        ],
+        "whisper-cli",
     );
     assert!(cli.exists(), "no whisper-cli in {}", build.display());
     cli
@@ -232,23 +244,15 @@ fn build_llama_bench(peers: &Path) -> PathBuf {
     llama_bench_sources(&sources);
     let build = peers.join("llama-bench-build");
     let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/package/cuda");
-    must(
-        Command::new("cmake")
-            .arg("-S")
-            .arg(&wrapper)
-            .arg("-B")
-            .arg(&build)
-            .args(["-DCMAKE_BUILD_TYPE=Release", "-DSCRIBE_CUDA=OFF"])
-            .arg(format!("-DLLAMA_CPP_DIR={}", vendored_llama_cpp().display()))
-            .arg(format!("-DLLAMA_BENCH_DIR={}", sources.display()))
-            .arg(format!("-DCMAKE_C_FLAGS={NO_AMX}"))
-            .arg(format!("-DCMAKE_CXX_FLAGS={NO_AMX}")),
-    );
-    must(
-        Command::new("cmake")
-            .arg("--build")
-            .arg(&build)
-            .args(["-j", "2", "--target", "llama-bench"]),
+    cmake_build(
+        &wrapper,
+        &build,
+        &[
+            "-DSCRIBE_CUDA=OFF",
+            &format!("-DLLAMA_CPP_DIR={}", vendored_llama_cpp().display()),
+            &format!("-DLLAMA_BENCH_DIR={}", sources.display()),
+        ],
+        "llama-bench",
     );
     // llama-bench and the libraries and CPU module it loads, in one folder.
     std::fs::create_dir_all(&dir).unwrap();
@@ -276,26 +280,7 @@ fn download(url: &str, to: &Path) {
 /// The ASR worker over its frame protocol, loaded once; each run is one `Transcribe` of the
 /// whole visit (an upload's path).
 fn scribe_asr(model: &Path, samples: &[i16], threads: usize, reps: usize) -> Timed {
-    let mut worker = Command::new(bin_dir().join("scribe-asr-worker"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start scribe-asr-worker");
-    let mut input = worker.stdin.take().unwrap();
-    let mut output = worker.stdout.take().unwrap();
-    let load = Request::Load {
-        model: ModelRef {
-            path: model.display().to_string(),
-            sha256: protocol::worker::sha256_file(model).unwrap(),
-        },
-        threads: threads as u32,
-        language: Some("en".into()),
-        context_tokens: 0,
-        initial_prompt: None,
-    };
-    write_frame(&mut input, &load, &[]).unwrap();
-    let (loaded, _): (Response, _) = read_frame(&mut output).unwrap();
-    assert!(matches!(loaded, Response::Loaded { .. }), "{loaded:?}");
+    let (mut worker, mut input, mut output) = asr_worker(model, threads as u32);
     let payload = pcm_to_bytes(samples);
     let (mut seconds, mut heard, mut rss_kb) = (Vec::new(), String::new(), 0);
     for _ in 0..reps {

@@ -514,6 +514,37 @@ pub fn pip_target(requirement: &str, deps: bool, dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
+/// `scribe-asr-worker` started and loaded with `model` (English, `threads`), over its frame
+/// protocol: the child, and its request and answer pipes.
+pub fn asr_worker(
+    model: &Path,
+    threads: u32,
+) -> (std::process::Child, std::process::ChildStdin, std::process::ChildStdout) {
+    use protocol::frame::{read_frame, write_frame};
+    use protocol::job::{ModelRef, Request, Response};
+    let mut worker = Command::new(bin_dir().join("scribe-asr-worker"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start scribe-asr-worker");
+    let mut input = worker.stdin.take().expect("stdin");
+    let mut output = worker.stdout.take().expect("stdout");
+    let load = Request::Load {
+        model: ModelRef {
+            path: model.display().to_string(),
+            sha256: protocol::worker::sha256_file(model).expect("hash the model"),
+        },
+        threads,
+        language: Some("en".into()),
+        context_tokens: 0,
+        initial_prompt: None,
+    };
+    write_frame(&mut input, &load, &[]).expect("send Load");
+    let (loaded, _): (Response, _) = read_frame(&mut output).expect("read Loaded");
+    assert!(matches!(loaded, Response::Loaded { .. }), "{loaded:?}");
+    (worker, input, output)
+}
+
 /// A synthesized copy of [`VISIT`], made once per test binary.
 pub fn visit_wav() -> PathBuf {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -541,29 +572,7 @@ pub fn python_with_fhir() -> Command {
         });
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
-        let marker = dir.join(format!(".{FHIR_RESOURCES}.complete"));
-        if marker.exists() {
-            return;
-        }
-        let out = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&dir)
-            .arg(FHIR_RESOURCES)
-            .output()
-            .expect("run pip (python3-pip)");
-        assert!(
-            out.status.success(),
-            "installing {FHIR_RESOURCES} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::write(&marker, "").expect("write the install marker");
+        pip_target(FHIR_RESOURCES, true, &dir);
     });
     let mut cmd = Command::new("python3");
     cmd.env("PYTHONPATH", &dir);

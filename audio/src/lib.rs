@@ -11,7 +11,9 @@ pub mod speakers;
 pub mod vad;
 mod wav;
 
-pub use decode::{Container, Limits, Recording, SUPPORTED, decode, decode_file, decode_interleaved};
+pub use decode::{
+    BUDGET_SAMPLES_PER_SECOND, Container, Limits, MAX_CHANNELS, MAX_RATE, Recording, SUPPORTED, decode, decode_file,
+};
 pub use resample::{StreamResampler, resample};
 pub use wav::{decode_wav, decode_wav_file};
 
@@ -30,7 +32,8 @@ impl Pcm16k {
     }
 }
 
-/// Decoded audio before mixing: interleaved frames of `channels` samples at `rate`.
+/// Audio before mixing: interleaved frames of `channels` samples at `rate` (see
+/// [`speakers::channel_track`]; uploads are mixed down as they decode and never held like this).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interleaved {
     pub samples: Vec<f32>,
@@ -41,25 +44,6 @@ pub struct Interleaved {
 impl Interleaved {
     pub fn frames(&self) -> usize {
         self.samples.len() / self.channels.max(1)
-    }
-
-    /// Mixes the channels down and resamples to what the engines consume.
-    pub fn into_16k_mono(self) -> Result<Pcm16k, AudioError> {
-        let mono: Vec<f32> = self
-            .samples
-            .chunks_exact(self.channels.max(1))
-            .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
-            .collect();
-        if mono.is_empty() {
-            return Err(AudioError::NoSamples);
-        }
-        let resampled = resample(&mono, self.rate, TARGET_RATE);
-        Ok(Pcm16k {
-            samples: resampled
-                .iter()
-                .map(|&s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
-                .collect(),
-        })
     }
 }
 
@@ -86,6 +70,16 @@ pub enum AudioError {
     TooLarge { bytes: u64, limit: u64 },
     #[error("the recording is {seconds} s long; the limit is {limit} s (capture.max_upload_minutes)")]
     TooLong { seconds: u64, limit: u64 },
+    #[error(
+        "the recording decodes to more than {limit_mb} MB of audio, what {limit_seconds} s of 48 kHz stereo make (capture.max_upload_minutes); record at a lower sample rate or with fewer channels"
+    )]
+    TooMuchAudio { limit_mb: u64, limit_seconds: u64 },
+    #[error(
+        "the recording declares {channels} channels at {rate} Hz; Scribe takes at most {} channels and {} Hz",
+        decode::MAX_CHANNELS,
+        decode::MAX_RATE
+    )]
+    BeyondCaps { rate: u32, channels: usize },
     #[error("the WAV file is truncated: its header promises {promised} bytes of audio but {present} are present")]
     Truncated { promised: u64, present: u64 },
     #[error("unsupported WAV format: {0}")]

@@ -98,6 +98,19 @@ impl StreamResampler {
         out
     }
 
+    /// The outputs that were waiting for input that will not come, once the stream has ended:
+    /// with them, the whole output equals [`resample`] over the whole input.
+    pub fn finish(&mut self) -> Vec<f32> {
+        let total_in = self.start + self.buf.len() as u64;
+        let out_len = (total_in as f64 * self.ratio).round() as u64;
+        let mut out = Vec::new();
+        while self.next_out < out_len && !self.buf.is_empty() {
+            out.push(self.sample_at(self.next_out as f64 / self.ratio));
+            self.next_out += 1;
+        }
+        out
+    }
+
     fn sample_at(&self, t: f64) -> f32 {
         let end = self.start + self.buf.len() as u64;
         let first = ((t - self.half_width).ceil().max(0.0) as u64).max(self.start);
@@ -130,7 +143,9 @@ mod stream_tests {
         }
         // All but the last few outputs (which wait for input that never comes) are produced...
         assert!(pieces.len() > whole.len() - 40, "{} of {}", pieces.len(), whole.len());
-        // ...and are the same samples.
+        // ...and once the stream ends, the rest: the same samples as resampling the whole.
+        pieces.extend(stream.finish());
+        assert_eq!(pieces.len(), whole.len());
         for (i, (a, b)) in pieces.iter().zip(&whole).enumerate() {
             assert!((a - b).abs() < 1e-5, "sample {i}: {a} vs {b}");
         }

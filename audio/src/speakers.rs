@@ -23,27 +23,61 @@ pub const NEITHER: u8 = u8::MAX;
 /// [`NEITHER`]). `None` for a mono recording, or a "stereo" one whose channels carry the same
 /// signal.
 pub fn channel_track(audio: &Interleaved) -> Option<Vec<u8>> {
-    if audio.channels < 2 {
-        return None;
+    let mut tracker = ChannelTracker::new(audio.channels, audio.rate)?;
+    tracker.push(&audio.samples);
+    tracker.finish()
+}
+
+/// [`channel_track`] over audio that arrives a buffer at a time (an upload as it is decoded): the
+/// same track, without holding the recording.
+#[derive(Debug, Clone)]
+pub struct ChannelTracker {
+    channels: usize,
+    /// Frames per track entry.
+    frame: usize,
+    floor: f64,
+    /// Squared samples of the first two channels, and frames, in the entry being filled.
+    sums: [f64; 2],
+    filled: usize,
+    track: Vec<u8>,
+    active: usize,
+    dominant: usize,
+}
+
+impl ChannelTracker {
+    /// `None` for fewer than two channels: a mono recording has no channel track.
+    pub fn new(channels: usize, rate: u32) -> Option<ChannelTracker> {
+        (channels >= 2).then(|| ChannelTracker {
+            channels,
+            frame: (rate as usize * TRACK_FRAME_MS as usize / 1000).max(1),
+            floor: db_to_rms(-45.0),
+            sums: [0.0; 2],
+            filled: 0,
+            track: Vec::new(),
+            active: 0,
+            dominant: 0,
+        })
     }
-    let frame = (audio.rate as usize * TRACK_FRAME_MS as usize / 1000).max(1);
-    let floor = db_to_rms(-45.0);
-    let mut track = Vec::with_capacity(audio.frames() / frame + 1);
-    let (mut active, mut dominant) = (0usize, 0usize);
-    for chunk in audio.samples.chunks(frame * audio.channels) {
-        let rms = |ch: usize| {
-            let (sum, n) = chunk
-                .iter()
-                .skip(ch)
-                .step_by(audio.channels)
-                .fold((0.0f64, 0usize), |(s, n), &x| (s + f64::from(x).powi(2), n + 1));
-            (sum / n.max(1) as f64).sqrt()
-        };
-        let (left, right) = (rms(0), rms(1));
-        let entry = if left.max(right) < floor {
+
+    /// Adds whole interleaved frames.
+    pub fn push(&mut self, interleaved: &[f32]) {
+        for frame in interleaved.chunks_exact(self.channels) {
+            self.sums[0] += f64::from(frame[0]).powi(2);
+            self.sums[1] += f64::from(frame[1]).powi(2);
+            self.filled += 1;
+            if self.filled == self.frame {
+                self.close_entry();
+            }
+        }
+    }
+
+    fn close_entry(&mut self) {
+        let n = self.filled.max(1) as f64;
+        let (left, right) = ((self.sums[0] / n).sqrt(), (self.sums[1] / n).sqrt());
+        let entry = if left.max(right) < self.floor {
             NEITHER
         } else {
-            active += 1;
+            self.active += 1;
             // 6 dB: the near microphone hears its speaker at least twice as loud as the far one.
             if left >= 2.0 * right {
                 0
@@ -53,11 +87,19 @@ pub fn channel_track(audio: &Interleaved) -> Option<Vec<u8>> {
                 NEITHER
             }
         };
-        dominant += usize::from(entry != NEITHER);
-        track.push(entry);
+        self.dominant += usize::from(entry != NEITHER);
+        self.track.push(entry);
+        self.sums = [0.0; 2];
+        self.filled = 0;
     }
-    // A mono recording saved as stereo has no louder side anywhere.
-    (active > 0 && dominant * 5 >= active).then_some(track)
+
+    pub fn finish(mut self) -> Option<Vec<u8>> {
+        if self.filled > 0 {
+            self.close_entry();
+        }
+        // A mono recording saved as stereo has no louder side anywhere.
+        (self.active > 0 && self.dominant * 5 >= self.active).then_some(self.track)
+    }
 }
 
 /// The voice speaking in each span (`start_ms`, `end_ms`) of 16 kHz mono `pcm`: by channel when

@@ -1,7 +1,8 @@
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use crate::{AudioError, Interleaved, Pcm16k, SUPPORTED};
+use crate::decode::Mixdown;
+use crate::{AudioError, Limits, Pcm16k, Recording, SUPPORTED};
 
 pub fn decode_wav_file(path: &Path) -> Result<Pcm16k, AudioError> {
     let mut bytes = Vec::new();
@@ -14,24 +15,26 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm16k, AudioError> {
     if bytes.is_empty() {
         return Err(AudioError::Empty);
     }
-    decode_wav_interleaved(bytes)?.into_16k_mono()
+    let unlimited = Limits {
+        max_bytes: u64::MAX,
+        max_seconds: u64::MAX,
+    };
+    Ok(decode_wav_limited(bytes, &unlimited)?.pcm)
 }
 
-pub(crate) fn decode_wav_interleaved(bytes: &[u8]) -> Result<Interleaved, AudioError> {
+/// Frames handed to the mixdown at a time.
+const CHUNK_FRAMES: usize = 4096;
+
+pub(crate) fn decode_wav_limited(bytes: &[u8], limits: &Limits) -> Result<Recording, AudioError> {
     let not_wav = |why: String| AudioError::NotAudio(format!("not a WAV recording ({why}); supported: {SUPPORTED}"));
-    let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| match e {
+    let mut reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| match e {
         hound::Error::IoError(e) => not_wav(e.to_string()),
         hound::Error::FormatError(m) => not_wav(m.to_string()),
         hound::Error::Unsupported => AudioError::Unsupported("this WAV sample encoding".into()),
         other => not_wav(other.to_string()),
     })?;
     let spec = reader.spec();
-    if spec.channels == 0 || spec.sample_rate == 0 {
-        return Err(AudioError::Unsupported(format!(
-            "{} channels at {} Hz",
-            spec.channels, spec.sample_rate
-        )));
-    }
+    let mut mixdown = Mixdown::new(spec.sample_rate, usize::from(spec.channels), limits)?;
     // hound trusts the header's data length; check it against what is really there before
     // decoding, so a cut-off upload is reported as truncated rather than as a decoder error.
     let bytes_per_sample = u64::from(spec.bits_per_sample).div_ceil(8);
@@ -40,34 +43,45 @@ pub(crate) fn decode_wav_interleaved(bytes: &[u8]) -> Result<Interleaved, AudioE
     if present < promised {
         return Err(AudioError::Truncated { promised, present });
     }
-
-    let samples = read_samples(reader, spec)?;
-    if samples.is_empty() {
-        return Err(AudioError::NoSamples);
+    let seconds = u64::from(reader.duration()) / u64::from(spec.sample_rate);
+    if seconds > limits.max_seconds {
+        return Err(AudioError::TooLong {
+            seconds,
+            limit: limits.max_seconds,
+        });
     }
-    Ok(Interleaved {
-        samples,
-        channels: usize::from(spec.channels),
-        rate: spec.sample_rate,
-    })
-}
 
-fn read_samples(mut reader: hound::WavReader<Cursor<&[u8]>>, spec: hound::WavSpec) -> Result<Vec<f32>, AudioError> {
     let truncated = |e: hound::Error| AudioError::Corrupt(format!("WAV: {e}"));
+    let chunk = CHUNK_FRAMES * usize::from(spec.channels);
+    let mut buf: Vec<f32> = Vec::with_capacity(chunk);
+    let flush = |buf: &mut Vec<f32>, mixdown: &mut Mixdown| -> Result<(), AudioError> {
+        mixdown.push(buf)?;
+        buf.clear();
+        Ok(())
+    };
     match spec.sample_format {
-        hound::SampleFormat::Float => reader
-            .samples::<f32>()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(truncated),
+        hound::SampleFormat::Float => {
+            for s in reader.samples::<f32>() {
+                buf.push(s.map_err(truncated)?);
+                if buf.len() == chunk {
+                    flush(&mut buf, &mut mixdown)?;
+                }
+            }
+        }
         hound::SampleFormat::Int => {
             let scale = (1i64 << (spec.bits_per_sample - 1)) as f32;
-            reader
-                .samples::<i32>()
-                .map(|s| s.map(|s| s as f32 / scale))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(truncated)
+            for s in reader.samples::<i32>() {
+                buf.push(s.map_err(truncated)? as f32 / scale);
+                if buf.len() == chunk {
+                    flush(&mut buf, &mut mixdown)?;
+                }
+            }
         }
     }
+    // A last frame cut mid-way is dropped, as before.
+    buf.truncate(buf.len() - buf.len() % usize::from(spec.channels));
+    flush(&mut buf, &mut mixdown)?;
+    mixdown.finish()
 }
 
 /// Bytes of the `data` chunk actually present in the file (the header may promise more).

@@ -134,3 +134,82 @@ fn broken_files_get_a_clear_error() {
         Err(AudioError::TooLarge { limit: 1000, .. })
     ));
 }
+
+/// Digital silence made by sox at `rate` Hz with `channels` channels, as FLAC: constant subframes,
+/// a few bytes per block (no dither).
+fn flac_of_silence(dir: &Path, rate: u32, channels: u8, seconds: &str) -> Vec<u8> {
+    let path = dir.join(format!("silence-{rate}-{channels}-{seconds}.flac"));
+    run(Command::new("sox")
+        .args([
+            "-D",
+            "-n",
+            "-r",
+            &rate.to_string(),
+            "-c",
+            &channels.to_string(),
+            "-b",
+            "16",
+        ])
+        .arg(&path)
+        .args(["trim", "0", seconds]));
+    std::fs::read(&path).unwrap()
+}
+
+/// The attack: a 214 KB FLAC of 8 channels at 655,350 Hz of constant subframes made the server
+/// try to allocate 8.6 GB and die. A recording is now refused on what it declares past 192 kHz or
+/// 8 channels, before a decoder is made.
+#[test]
+fn a_file_declaring_an_absurd_rate_or_channel_count_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rate, channels) in [(655_350, 8), (384_000, 2)] {
+        let flac = flac_of_silence(dir.path(), rate, channels, "0.1");
+        let err = decode(&flac, &Limits::default()).expect_err("refused");
+        assert!(
+            matches!(err, AudioError::BeyondCaps { rate: r, .. } if r == rate),
+            "{rate} Hz x {channels}: {err}"
+        );
+        assert!(err.to_string().contains("192000 Hz"), "{err}");
+    }
+    // WAV too (hound writes any rate and channel count).
+    let mut wav = std::io::Cursor::new(Vec::new());
+    let spec = hound::WavSpec {
+        channels: 12,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::new(&mut wav, spec).unwrap();
+    for _ in 0..12 * 480 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let err = decode(&wav.into_inner(), &Limits::default()).expect_err("refused");
+    assert!(matches!(err, AudioError::BeyondCaps { channels: 12, .. }), "{err}");
+}
+
+/// Within the caps, a small file can still decode to far more audio than a visit: 8 channels at
+/// 192 kHz is 16 times 48 kHz stereo. The budget counts decoded samples, not seconds, and memory
+/// holds only the 16 kHz mono result.
+#[test]
+fn a_small_file_that_decodes_to_too_much_audio_is_refused_part_way() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ten seconds of digital silence, 8 channels at 192 kHz: small as FLAC.
+    let bytes = flac_of_silence(dir.path(), 192_000, 8, "10");
+    assert!(bytes.len() < 100_000, "{} bytes", bytes.len());
+    // Shorter than the limit in seconds, but 10 s x 8 x 192 kHz is more than the budget of
+    // 61 s of 48 kHz stereo.
+    let limits = Limits {
+        max_bytes: u64::MAX,
+        max_seconds: 60,
+    };
+    let err = decode(&bytes, &limits).expect_err("refused");
+    assert!(
+        matches!(err, AudioError::TooMuchAudio { limit_seconds: 60, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("lower sample rate"), "{err}");
+    // The same audio in stereo at 48 kHz is a (silent) visit like any other.
+    let fine = flac_of_silence(dir.path(), 48_000, 2, "10");
+    let recording = decode(&fine, &limits).unwrap();
+    assert_eq!(recording.pcm.samples.len(), 160_000);
+}

@@ -88,6 +88,25 @@ fn an_uploaded_m4a_is_transcribed_and_drafted_and_cli_ingest_takes_every_format(
     }
 }
 
+/// A 16-bit PCM WAV declaring `rate` Hz and `channels` channels, with `data_bytes` of silence.
+fn wav_header(rate: u32, channels: u16, data_bytes: u32) -> Vec<u8> {
+    let block = channels * 2;
+    let mut w = b"RIFF".to_vec();
+    w.extend((36 + data_bytes).to_le_bytes());
+    w.extend(b"WAVEfmt ");
+    w.extend(16u32.to_le_bytes());
+    w.extend(1u16.to_le_bytes()); // PCM
+    w.extend(channels.to_le_bytes());
+    w.extend(rate.to_le_bytes());
+    w.extend((rate * u32::from(block)).to_le_bytes());
+    w.extend(block.to_le_bytes());
+    w.extend(16u16.to_le_bytes());
+    w.extend(b"data");
+    w.extend(data_bytes.to_le_bytes());
+    w.resize(w.len() + data_bytes as usize, 0);
+    w
+}
+
 #[test]
 fn bad_uploads_are_refused_with_their_reason_and_store_nothing() {
     let app = Appliance::new();
@@ -111,12 +130,26 @@ fn bad_uploads_are_refused_with_their_reason_and_store_nothing() {
     let long = std::fs::read(&long).unwrap();
     assert!(long.len() < 1024 * 1024, "{}", long.len());
     let big = vec![0u8; 2 * 1024 * 1024];
+    // Upload bombs. Ten seconds of silence, 8 channels at 192 kHz: 15 KB of FLAC that decodes
+    // to more samples than 61 s of 48 kHz stereo (the budget under a one-minute limit).
+    let bomb = dir.join("bomb.flac");
+    let sox = Command::new("sox")
+        .args(["-D", "-n", "-r", "192000", "-c", "8", "-b", "16"])
+        .arg(&bomb)
+        .args(["trim", "0", "10"])
+        .output()
+        .unwrap();
+    assert!(sox.status.success(), "{}", String::from_utf8_lossy(&sox.stderr));
+    let bomb = std::fs::read(&bomb).unwrap();
+    // And a WAV header declaring 8 channels at 655,350 Hz (as the FLAC that once took the server
+    // down with an 8.6 GB allocation did), with a moment of audio.
+    let absurd = wav_header(655_350, 8, 8 * 2 * 100);
 
     let server = ReviewServer::plain(&app, &[]);
     let mut nina = Client::new(&server.url);
     nina.login("nina", "correct horse nina");
     let csrf = nina.csrf();
-    let cases: [(&str, &[u8], u16, &str); 5] = [
+    let cases: [(&str, &[u8], u16, &str); 7] = [
         (
             "notes.pdf",
             b"%PDF-1.7 a referral letter",
@@ -132,6 +165,13 @@ fn bad_uploads_are_refused_with_their_reason_and_store_nothing() {
         ("cut.mp3", &mp3[..mp3.len() / 2], 422, "incomplete"),
         ("cut.m4a", &m4a[..m4a.len() / 2], 422, "damaged or cut off"),
         ("long.flac", &long, 413, "the limit is 60 s"),
+        (
+            "bomb.flac",
+            &bomb,
+            413,
+            "record at a lower sample rate or with fewer channels",
+        ),
+        ("absurd.wav", &absurd, 422, "at most 8 channels and 192000 Hz"),
     ];
     for (name, bytes, status, reason) in cases {
         let r = upload(&mut nina, &csrf, name, bytes);

@@ -94,10 +94,11 @@ pub fn markdown(config: &Config, home: &Home, manifest: &Manifest, store: &mut S
     md.push_str(&format!(
         "| Security-relevant events so far | Count |\n|---|---|\n\
          | Break-glass accesses | {break_glass} |\n| Account lockouts | {} |\n\
-         | Logins as unknown users | {} |\n| Key seals, rotations, unseals | {} |\n\
+         | Logins as unknown users | {} |\n| Logins with invalid user names | {} |\n| Key seals, rotations, unseals | {} |\n\
          | Recordings deleted under retention | {} |\n\n",
         count("user.lockout"),
         count("login.unknown_user"),
+        count("login.invalid_name"),
         count("key."),
         count("audio.purge"),
     ));

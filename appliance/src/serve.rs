@@ -48,6 +48,7 @@ pub fn prepare(ctx: &Context, listen: Option<&str>) -> Result<Prepared> {
     store.login_policy = LoginPolicy {
         max_failures: web.lockout_failures.max(1),
         lockout_ms: web.lockout.as_millis() as i64,
+        ..LoginPolicy::default()
     };
     let allow = ctx.config.network.allow_list()?;
     if !allow.permits_listening_on(addr.ip()) {

@@ -194,9 +194,23 @@ CREATE TABLE deid_keys (
 );
 "#;
 
+/// Version 9: wrong passwords counted per account and per address they came from, so a lockout
+/// holds against that address only (replacing the per-account count of version 2).
+const SCHEMA_V9: &str = r#"
+CREATE TABLE login_failures (
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    locked_until_ms INTEGER NOT NULL,
+    PRIMARY KEY (name, source)
+);
+ALTER TABLE users DROP COLUMN failed_logins;
+ALTER TABLE users DROP COLUMN locked_until_ms;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 8] = [
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+const MIGRATIONS: [&str; 9] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
 ];
 
 /// The folder holding `db_path` cannot be written (a read-only mount; root ignores mode bits).

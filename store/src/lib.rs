@@ -29,7 +29,9 @@ pub use permissions::Permission;
 pub use retention::AudioRetention;
 pub use review::{Access, InboxItem};
 pub use signing::{Addendum, SignedNote, Verification, rfc3339_utc};
-pub use users::{Actor, LoginPolicy, Role, SecurityOwner, UserInfo};
+pub use users::{
+    Actor, INVALID_USER_NAME, LoginAttempt, LoginPolicy, MAX_USER_NAME, Role, SecurityOwner, UserInfo, check_user_name,
+};
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {

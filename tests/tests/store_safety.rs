@@ -146,7 +146,7 @@ fn the_audit_chain_detects_an_edited_event() {
     let conn = app.open_raw();
     let (seq, source): (i64, Option<String>) = conn
         .query_row(
-            "SELECT seq, source FROM audit_events WHERE action = 'user.add:auditor'",
+            "SELECT seq, source FROM audit_events WHERE action = 'user.add:auditor:auditor_b'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -25,6 +25,13 @@ type Page = Result<Response, WebError>;
 
 /// At most one second of 16 kHz audio per chunk.
 pub const MAX_CHUNK_SAMPLES: usize = 16_000;
+/// The largest WebSocket message a recorder sends (a sequence number and a second of samples):
+/// anything bigger is refused as it arrives, not buffered first.
+const MAX_CHUNK_BYTES: usize = 4 + 2 * MAX_CHUNK_SAMPLES;
+/// A visit label names a room and a time; it is shown in every list, so it stays short.
+pub const MAX_LABEL_CHARS: usize = 120;
+/// The most a text field of the upload form (label, template, physician, token) may hold.
+const MAX_FIELD_BYTES: usize = 1024;
 
 pub(super) async fn record_page(user: User) -> Page {
     user.require(Permission::RecordVisits)?;
@@ -78,6 +85,11 @@ pub(super) async fn create_recording(State(app): State<Arc<App>>, user: User, Fo
 }
 
 fn new_encounter(label: &str, template: &str, physician: &str) -> Result<NewEncounter, WebError> {
+    if label.trim().chars().count() > MAX_LABEL_CHARS {
+        return Err(WebError::BadRequest(format!(
+            "a visit label is at most {MAX_LABEL_CHARS} characters (a room and a time)"
+        )));
+    }
     let template = template.trim().to_string();
     if template.is_empty() || !template.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
         return Err(WebError::BadRequest(format!("{template:?} is not a template name")));
@@ -124,7 +136,7 @@ pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Mu
             recording = Some(bytes);
             continue;
         }
-        let value = field.text().await.map_err(form_error)?;
+        let value = small_field(field).await?;
         match name.as_str() {
             "csrf" => {
                 user.check_csrf(&value)?;
@@ -146,7 +158,11 @@ pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Mu
         .map_err(|e| WebError::Internal(e.to_string()))?;
     let recording = match decoded {
         Ok(recording) => recording,
-        Err(e @ (audio::AudioError::TooLarge { .. } | audio::AudioError::TooLong { .. })) => {
+        Err(
+            e @ (audio::AudioError::TooLarge { .. }
+            | audio::AudioError::TooLong { .. }
+            | audio::AudioError::TooMuchAudio { .. }),
+        ) => {
             return Err(WebError::TooLarge(e.to_string()));
         }
         Err(e) => return Err(WebError::Unprocessable(format!("Nothing was stored: {e}."))),
@@ -157,6 +173,22 @@ pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Mu
         .db(move |s| s.create_audio_encounter(&actor, &new, &recording.pcm.samples, recording.channel_track.as_deref()))
         .await?;
     Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
+}
+
+/// A text field of the upload form, read only up to [`MAX_FIELD_BYTES`]: the form may be as large
+/// as a recording, and none of its text fields needs to be.
+async fn small_field(mut field: axum::extract::multipart::Field<'_>) -> Result<String, WebError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+        if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
+            return Err(WebError::BadRequest(format!(
+                "the form's {} field is over {MAX_FIELD_BYTES} bytes",
+                field.name().unwrap_or("unnamed")
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| WebError::BadRequest("a form field is not UTF-8 text".into()))
 }
 
 fn form_error(e: MultipartError) -> WebError {
@@ -252,14 +284,24 @@ pub(super) async fn stream(
     })
     .await?;
     let ws = ws.map_err(|_| WebError::BadRequest("this address takes a WebSocket from the recorder page".into()))?;
-    let actor = user.actor.clone();
-    Ok(ws.on_upgrade(move |socket| stream_session(app, actor, id, socket)))
+    let (actor, token) = (user.actor.clone(), user.token.clone());
+    Ok(ws
+        .max_message_size(MAX_CHUNK_BYTES)
+        .max_frame_size(MAX_CHUNK_BYTES)
+        .on_upgrade(move |socket| stream_session(app, actor, token, id, socket)))
 }
 
-/// Commits each chunk, then acknowledges it; "stop" finishes the recording.
-async fn stream_session(app: Arc<App>, actor: Actor, id: String, mut socket: WebSocket) {
+/// Commits each chunk, then acknowledges it; "stop" finishes the recording. Each message is taken
+/// under the session that opened the stream: once it ends (logout, idle or absolute timeout), the
+/// stream ends too. A message over [`MAX_CHUNK_BYTES`] ends the stream as it arrives.
+async fn stream_session(app: Arc<App>, actor: Actor, token: String, id: String, mut socket: WebSocket) {
     tracing::info!(encounter = %id, "recording stream opened");
     while let Some(Ok(message)) = socket.recv().await {
+        if app.sessions.touch(&token).is_err() {
+            let reply = serde_json::json!({ "error": error_text(WebError::LoginRequired(super::NoSession::Missing)) });
+            let _ = socket.send(Message::Text(reply.to_string().into())).await;
+            break;
+        }
         let reply = match message {
             Message::Binary(bytes) => match parse_chunk(&bytes) {
                 Ok((seq, pcm)) => {
@@ -307,7 +349,9 @@ fn error_text(e: WebError) -> String {
             tracing::error!(error = %m, "recording stream failed");
             "the appliance could not store the audio; keep the page open, it will retry".into()
         }
-        WebError::LoginRequired(_) => "logged off".into(),
+        WebError::LoginRequired(_) => {
+            "logged off: log in again and reopen the recorder; what was sent so far is kept".into()
+        }
         WebError::Unavailable(m) => {
             tracing::error!(error = %m, "recording stream cannot store audio");
             format!("{m}. Keep this page open: the recording is kept here and sent once the appliance can store it")

@@ -8,6 +8,7 @@
 mod capture;
 mod pages;
 mod session;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -100,6 +101,10 @@ impl Default for WebConfig {
 pub struct App {
     store: Mutex<Store>,
     sessions: Sessions,
+    login_throttle: throttle::LoginThrottle,
+    /// Password checks (argon2, ~19 MiB and tens of milliseconds each) run at most this many at
+    /// once, outside the store's lock.
+    password_checks: tokio::sync::Semaphore,
     config: WebConfig,
 }
 
@@ -108,6 +113,8 @@ impl App {
         Arc::new(App {
             store: Mutex::new(store),
             sessions: Sessions::new(config.idle_timeout, config.absolute_lifetime),
+            login_throttle: throttle::LoginThrottle::default(),
+            password_checks: tokio::sync::Semaphore::new(2),
             config,
         })
     }

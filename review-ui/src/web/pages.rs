@@ -1,6 +1,7 @@
 //! Routes and the HTML they render.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -10,7 +11,9 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 use protocol::{Draft, FlagKind, Transcript};
 use serde::Deserialize;
-use store::{Access, Encounter, Permission, Role, State as EncounterState, StoreError, Verification, rfc3339_utc};
+use store::{
+    Access, Actor, Encounter, Permission, Role, State as EncounterState, StoreError, Verification, rfc3339_utc,
+};
 
 use super::{App, COOKIE, User, WebError, session_token};
 use crate::export::{self, SignedRecord};
@@ -158,16 +161,22 @@ struct LoginQuery {
 }
 
 async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    login_form(html! {
+        @if q.expired.is_some() { p.notice { "You were logged off after a period of inactivity. Log in again." } }
+        @if q.failed.is_some() { p.error { "Wrong user name or password, or the account is locked. After 5 failed attempts an account is locked for 15 minutes." } }
+    })
+}
+
+fn login_form(notice: Markup) -> Response {
     layout(
         "Log in",
         None,
         false,
         html! {
             h1 { "Log in" }
-            @if q.expired.is_some() { p.notice { "You were logged off after a period of inactivity. Log in again." } }
-            @if q.failed.is_some() { p.error { "Wrong user name or password, or the account is locked. After 5 failed attempts an account is locked for 15 minutes." } }
+            (notice)
             form.card method="post" action="/login" {
-                label { "User name" input name="user" autocomplete="username" required autofocus; }
+                label { "User name" input name="user" autocomplete="username" maxlength=(store::MAX_USER_NAME) required autofocus; }
                 label { "Password" input name="password" type="password" autocomplete="current-password" required; }
                 button type="submit" { "Log in" }
             }
@@ -195,12 +204,19 @@ async fn login(
     if let Some(old) = session_token(&headers) {
         app.sessions.end(&old);
     }
+    if let Err(wait) = app.login_throttle.begin(source.as_deref(), Instant::now()) {
+        let seconds = wait.as_secs_f64().ceil() as u64;
+        let mut page = login_form(html! {
+            p.error { "Too many failed logins from this address. Try again in " (seconds) " s." }
+        });
+        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        page.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        return Ok(page);
+    }
     let LoginForm { user, password } = form;
-    match app
-        .db(move |s| s.authenticate(&user, &password, source.as_deref()))
-        .await
-    {
+    match check_login(&app, user, password, source.clone()).await {
         Ok(actor) => {
+            app.login_throttle.give_back(source.as_deref(), Instant::now());
             tracing::info!(user = %actor.name, "login");
             let token = app.sessions.start(actor);
             let max_age = app.config.absolute_lifetime.as_secs();
@@ -217,8 +233,37 @@ async fn login(
         Err(WebError::BadRequest(_) | WebError::Internal(_) | WebError::Forbidden(_)) => {
             Ok(Redirect::to("/login?failed=1").into_response())
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            app.login_throttle.give_back(source.as_deref(), Instant::now());
+            Err(e)
+        }
     }
+}
+
+/// A login in three steps, so that the password check (argon2) holds neither the store nor an
+/// async thread: the account is looked up, the password checked on a blocking thread (at most
+/// two at once), and the outcome recorded.
+async fn check_login(
+    app: &Arc<App>,
+    user: String,
+    password: String,
+    source: Option<String>,
+) -> Result<Actor, WebError> {
+    let attempt = app.db(move |s| s.begin_login(&user, source.as_deref())).await?;
+    let permit = app
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let (attempt, ok) = tokio::task::spawn_blocking(move || {
+        let ok = attempt.check_password(&password);
+        (attempt, ok)
+    })
+    .await
+    .map_err(|e| WebError::Internal(format!("password check failed: {e}")))?;
+    drop(permit);
+    let ok = ok?;
+    app.db(move |s| s.finish_login(attempt, ok)).await
 }
 
 #[derive(Deserialize)]
@@ -229,6 +274,11 @@ struct CsrfForm {
 async fn logout(State(app): State<Arc<App>>, user: User, Form(form): Form<CsrfForm>) -> Page {
     user.check_csrf(&form.csrf)?;
     app.sessions.end(&user.token);
+    // The session is over either way; a store that cannot write now (full disk) is logged.
+    let actor = user.actor.clone();
+    if let Err(e) = app.db(move |s| s.audit(&actor, "logout", None, "authentication")).await {
+        tracing::warn!(error = ?e, "logout not audited");
+    }
     Ok((
         StatusCode::SEE_OTHER,
         [
@@ -766,7 +816,7 @@ async fn audio(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, 
     }
     let actor = user.actor.clone();
     let pcm = app.db(move |s| s.audio(&actor, &id, "review: playback")).await?;
-    let at = |ms: u64| ((ms * 16) as usize).min(pcm.len());
+    let at = |ms: u64| usize::try_from(ms.saturating_mul(16)).map_or(pcm.len(), |i| i.min(pcm.len()));
     let span = &pcm[at(q.start_ms)..at(q.end_ms)];
     Ok(([(header::CONTENT_TYPE, "audio/wav")], crate::wav_bytes(span, 16_000)).into_response())
 }
@@ -1120,8 +1170,9 @@ async fn audit_page(State(app): State<Arc<App>>, user: User, Query(q): Query<Aud
 }
 
 fn csv_field(s: &str) -> String {
-    // Quote everything; neutralise spreadsheet formulas.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    // Quote everything; neutralise spreadsheet formulas (a leading tab or carriage return is
+    // read as one too).
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -1156,4 +1207,21 @@ async fn audit_csv(State(app): State<Arc<App>>, user: User, Query(q): Query<Audi
         out,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    /// A spreadsheet opening the audit CSV runs a cell that starts like a formula; a leading tab
+    /// or carriage return is skipped and the formula after it runs all the same.
+    #[test]
+    fn audit_csv_cells_never_start_a_formula() {
+        for attack in ["=HYPERLINK(\"x\")", "+1", "-1", "@SUM(A1)", "\t=1+1", "\r=1+1"] {
+            let cell = csv_field(attack);
+            assert!(cell.starts_with("\"'"), "{attack:?} became {cell:?}");
+        }
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("nina"), "\"nina\"");
+    }
 }

@@ -1,0 +1,215 @@
+//! Attacks from the clinic network on the review app, each performed against a real server on
+//! loopback: every bound on outside input (user names, login attempts, uploads, the recording
+//! stream, playback ranges, form fields) is a test that does what an attacker would.
+
+use tests::Appliance;
+use tests::web::{Client, Recorder, Reply, ReviewServer};
+
+const AUDITOR: &str = "alma";
+const CLINICIAN: &str = "nina";
+
+fn password(user: &str) -> String {
+    format!("correct horse {user}")
+}
+
+fn chunks_stored(app: &Appliance, id: &str) -> i64 {
+    app.open_raw()
+        .query_row("SELECT COUNT(*) FROM audio_chunks WHERE encounter_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+/// An appliance with a clinician logged in, and a visit of hers open for recording.
+fn recording_visit() -> (Appliance, ReviewServer, Client, String, String) {
+    let app = Appliance::new();
+    app.add_user(CLINICIAN, "clinician");
+    let server = ReviewServer::plain(&app, &[]);
+    let mut nina = Client::new(&server.url);
+    nina.login(CLINICIAN, &password(CLINICIAN));
+    let csrf = nina.csrf();
+    let r = nina.post(
+        "/record",
+        &[
+            ("csrf", &csrf),
+            ("label", "Room 2"),
+            ("template", "soap"),
+            ("physician", ""),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let id = r.location.unwrap().trim_start_matches("/record/").to_string();
+    (app, server, nina, csrf, id)
+}
+
+/// The attack from the clinic network: anonymous logins with megabyte user names. Each one was
+/// kept whole in the audit trail for ever (200 grew a database from 139 KB to 217 MB, and /audit
+/// served 208 MB). Now a name no account could have leaves a small event, and after ten failures
+/// the address must wait, turned away before any password check or audit write.
+#[test]
+fn a_flood_of_anonymous_logins_is_slowed_and_leaves_a_bounded_trace() {
+    let app = Appliance::new();
+    app.add_user(AUDITOR, "auditor");
+    let server = ReviewServer::plain(&app, &[]);
+    // The auditor logged in before the flood; the flood comes from the same (loopback) address.
+    let mut alma = Client::new(&server.url);
+    alma.login(AUDITOR, &password(AUDITOR));
+    let db_bytes = || -> u64 {
+        let db = app.db();
+        let wal = db.with_extension("db-wal");
+        [db, wal]
+            .iter()
+            .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .sum()
+    };
+    let before = db_bytes();
+    let huge = "x".repeat(1_000_000);
+    let mut attacker = Client::new(&server.url);
+    let replies: Vec<Reply> = (0..40)
+        .map(|_| attacker.post("/login", &[("user", &huge), ("password", "guess")]))
+        .collect();
+    // Ten attempts are refused as any failed login; the eleventh comes within the second the
+    // address must then wait, and is turned away, as is every attempt while it waits.
+    for (i, r) in replies.iter().enumerate().take(11) {
+        if i < 10 {
+            assert_eq!(r.location.as_deref(), Some("/login?failed=1"), "attempt {i}: {r:?}");
+        } else {
+            assert_eq!(r.status, 429, "attempt {i}: {}", r.status);
+        }
+    }
+    let turned_away: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert!(turned_away.len() >= 25, "only {} of 40 turned away", turned_away.len());
+    for r in &turned_away {
+        assert!(
+            r.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok()),
+            "{:?}",
+            r.headers
+        );
+        assert!(
+            r.body.contains("Too many failed logins from this address"),
+            "{}",
+            r.body
+        );
+    }
+    let grew = db_bytes().saturating_sub(before);
+    assert!(
+        grew < 400_000,
+        "40 logins with 1 MB names grew the database by {grew} bytes"
+    );
+    let audit = alma.get("/audit");
+    assert_eq!(audit.status, 200);
+    assert!(audit.body.len() < 400_000, "/audit is {} bytes", audit.body.len());
+    assert_eq!(
+        audit.body.matches("<td>login.invalid_name</td>").count(),
+        40 - turned_away.len(),
+        "each attempt that reached the store is audited, the turned-away ones are not"
+    );
+    assert!(!audit.body.contains("xxxxxxxxxx"), "the name itself is not kept");
+}
+
+/// A recording stream took messages of up to 64 MiB, each buffered whole before it was refused.
+/// Now a message over one second of audio ends the stream as it arrives.
+#[test]
+fn an_oversized_recording_message_ends_the_stream_without_being_buffered() {
+    let (app, _server, nina, csrf, id) = recording_visit();
+    let mut recorder = Recorder::open(&nina, &csrf, &id).unwrap();
+    assert_eq!(recorder.send(0, &[100; 16_000]).unwrap()["ack"], 0);
+    // Ten megabytes in one message: before, the appliance read it all and answered with a JSON
+    // error; now the connection is closed at the limit.
+    let reply = recorder.send(1, &vec![100i16; 5_000_000]);
+    assert!(reply.is_err(), "the oversized message was read and answered: {reply:?}");
+    assert_eq!(chunks_stored(&app, &id), 1);
+    // The recorder reconnects and goes on, as after any network drop.
+    let mut again = Recorder::open(&nina, &csrf, &id).unwrap();
+    assert_eq!(again.send(1, &[100; 16_000]).unwrap()["ack"], 1);
+    assert_eq!(chunks_stored(&app, &id), 2);
+}
+
+/// A recording stream lived on after its session ended: audio kept arriving after logout. Now
+/// each message is taken under the session, and logging out ends the stream.
+#[test]
+fn a_recording_stream_ends_with_its_session() {
+    let (app, _server, mut nina, csrf, id) = recording_visit();
+    let mut recorder = Recorder::open(&nina, &csrf, &id).unwrap();
+    assert_eq!(recorder.send(0, &[100; 16_000]).unwrap()["ack"], 0);
+    let r = nina.post("/logout", &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{r:?}");
+    let reply = recorder.send(1, &[100; 16_000]).unwrap();
+    assert!(
+        reply["error"].as_str().is_some_and(|e| e.starts_with("logged off")),
+        "{reply}"
+    );
+    assert_eq!(chunks_stored(&app, &id), 1, "nothing is stored after logout");
+    // Logging out is itself in the audit trail.
+    let logouts: i64 = app
+        .open_raw()
+        .query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'logout' AND actor = ?1",
+            [CLINICIAN],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(logouts, 1);
+}
+
+/// A playback range far past the recording (start_ms near 2^60) overflowed `ms * 16` and
+/// panicked the handler. Now it is an empty span, and the server goes on.
+#[test]
+fn a_playback_range_past_the_recording_does_not_break_the_server() {
+    let (_app, server, nina, csrf, id) = recording_visit();
+    let mut recorder = Recorder::open(&nina, &csrf, &id).unwrap();
+    for seq in 0..2 {
+        assert_eq!(recorder.send(seq, &[100; 16_000]).unwrap()["ack"], seq);
+    }
+    let mut nina = nina;
+    let start = (1u64 << 60) - 1;
+    let r = nina
+        .try_get(&format!(
+            "/encounters/{id}/audio?start_ms={start}&end_ms={}",
+            start + 1000
+        ))
+        .expect("the server answers instead of dropping the connection");
+    assert_eq!(r.status, 200, "{r:?}");
+    let ok = nina.get(&format!("/encounters/{id}/audio?start_ms=0&end_ms=1000"));
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("content-type"), Some("audio/wav"));
+    drop(server);
+}
+
+/// A visit label or another text field of the upload form could be as large as the upload limit
+/// (512 MiB), read whole into memory and stored. Now labels are short and form fields are read
+/// only up to a kilobyte.
+#[test]
+fn oversized_form_fields_are_refused() {
+    let (app, _server, mut nina, csrf, _id) = recording_visit();
+    let before = app.encounter_count();
+    let long_label = "Room 2 ".repeat(50_000);
+    let r = nina.post(
+        "/record",
+        &[
+            ("csrf", &csrf),
+            ("label", &long_label),
+            ("template", "soap"),
+            ("physician", ""),
+        ],
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body.contains("a visit label is at most 120 characters"), "{}", r.body);
+    let r = nina.post_file(
+        "/upload",
+        &[
+            ("csrf", &csrf),
+            ("label", &long_label),
+            ("template", "soap"),
+            ("physician", ""),
+        ],
+        ("recording", "visit.wav", b"RIFF"),
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body.contains("field is over 1024 bytes"), "{}", r.body);
+    assert_eq!(app.encounter_count(), before, "nothing was stored: {}", text_of(&r));
+}
+
+fn text_of(r: &Reply) -> String {
+    format!("{} {}", r.status, r.body.chars().take(200).collect::<String>())
+}

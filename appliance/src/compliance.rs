@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use firmware::Manifest;
-use store::{Access, Actor, NewEncounter, Permission, Role, Store};
+use store::{Access, Actor, BREAK_GLASS_PER_DAY, NewEncounter, Permission, Role, Store};
 
 use crate::commands::{Context, local_operator};
 use crate::config::{Config, Home};
@@ -93,9 +93,12 @@ pub fn markdown(config: &Config, home: &Home, manifest: &Manifest, store: &mut S
     let break_glass = events.iter().filter(|e| e.purpose.starts_with("break-glass")).count();
     md.push_str(&format!(
         "| Security-relevant events so far | Count |\n|---|---|\n\
-         | Break-glass accesses | {break_glass} |\n| Account lockouts | {} |\n\
+         | Break-glass accesses | {break_glass} |\n| Break-glass grants, read-only | {} |\n\
+         | Break-glass grants with the password (read and write) | {} |\n| Account lockouts | {} |\n\
          | Logins as unknown users | {} |\n| Logins with invalid user names | {} |\n| Key seals, rotations, unseals | {} |\n\
          | Recordings deleted under retention | {} |\n\n",
+        count("break_glass:read-only"),
+        count("break_glass:with-password"),
         count("user.lockout"),
         count("login.unknown_user"),
         count("login.invalid_name"),
@@ -223,7 +226,7 @@ fn access_matrix() -> Result<String> {
             };
             // A relation the store will not create (an auditor recording a visit) cannot arise.
             let Ok(id) = store.create_transcript_encounter(&system, &new, &protocol::Transcript::default()) else {
-                cells.push("n/a");
+                cells.push("n/a".to_string());
                 continue;
             };
             let actor = Actor {
@@ -232,9 +235,12 @@ fn access_matrix() -> Result<String> {
                 source: None,
             };
             cells.push(match store.access(&actor, &id)? {
-                Access::Granted => "opens",
-                Access::BreakGlass | Access::NeedsBreakGlass => "break-glass only (reason, 1 h, flagged in the audit)",
-                Access::Denied => "—",
+                Access::Granted => "opens".to_string(),
+                Access::BreakGlass { .. } | Access::NeedsBreakGlass => format!(
+                    "break-glass only (a reason from a list, read-only without the password, 1 h, at most \
+                     {BREAK_GLASS_PER_DAY} a day, flagged in the audit)"
+                ),
+                Access::Denied => "—".to_string(),
             });
         }
         md.push_str(&format!("| {what} | {} |\n", cells.join(" | ")));

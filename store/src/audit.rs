@@ -2,6 +2,12 @@
 //!
 //! Each event's hash is SHA-256 over the previous hash and the event's fields, so editing,
 //! deleting, inserting or reordering any event breaks the chain from that point on.
+//!
+//! How the fields are put together is the event's `hash_version`. Version 1 (events written before
+//! schema v10) joined them with 0x1f, so a field holding 0x1f could later be re-split into other
+//! fields with the same hash. Version 2 prefixes each field with its length, after a tag that no
+//! version-1 encoding can start with (those start with the previous event's hash): fields cannot
+//! run together, and an event cannot be passed off as the other version.
 
 use rusqlite::{Transaction, params};
 use sha2::{Digest, Sha256};
@@ -24,6 +30,16 @@ pub struct AuditEvent {
     pub source: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// How `hash` covers the fields (see the module's doc); 1 in exports from before schema v10.
+    #[serde(default = "version_1")]
+    pub hash_version: u8,
+}
+
+/// The encoding new events are hashed with.
+pub const HASH_VERSION: u8 = 2;
+
+fn version_1() -> u8 {
+    1
 }
 
 /// The result of checking the whole chain.
@@ -35,28 +51,48 @@ pub struct ChainReport {
 }
 
 impl AuditEvent {
-    /// SHA-256 over the previous hash and every field, separated so fields cannot run together.
-    fn expected_hash(&self) -> String {
-        let mut h = Sha256::new();
-        for field in [
+    /// SHA-256 over the previous hash and every field, in the event's `hash_version`; `None` for a
+    /// version this build does not know.
+    fn expected_hash(&self) -> Option<String> {
+        let (seq, at_ms) = (self.seq.to_string(), self.at_ms.to_string());
+        let fields = [
             self.prev_hash.as_str(),
-            &self.seq.to_string(),
-            &self.at_ms.to_string(),
+            &seq,
+            &at_ms,
             &self.actor,
             &self.role,
             &self.action,
             self.encounter_id.as_deref().unwrap_or(""),
             &self.purpose,
-        ] {
-            h.update(field.as_bytes());
-            h.update([0x1f]);
+        ];
+        let mut h = Sha256::new();
+        match self.hash_version {
+            1 => {
+                for field in fields {
+                    h.update(field.as_bytes());
+                    h.update([0x1f]);
+                }
+                // Events from before sources were recorded hash as they always did.
+                if let Some(source) = &self.source {
+                    h.update(source.as_bytes());
+                    h.update([0x1f]);
+                }
+            }
+            2 => {
+                h.update(b"scribe audit event v2\0");
+                let mut field = |bytes: &[u8]| {
+                    h.update((bytes.len() as u64).to_le_bytes());
+                    h.update(bytes);
+                };
+                for f in fields {
+                    field(f.as_bytes());
+                }
+                field(&[u8::from(self.encounter_id.is_some()), u8::from(self.source.is_some())]);
+                field(self.source.as_deref().unwrap_or("").as_bytes());
+            }
+            _ => return None,
         }
-        // Events from before sources were recorded hash as they always did.
-        if let Some(source) = &self.source {
-            h.update(source.as_bytes());
-            h.update([0x1f]);
-        }
-        hex::encode(h.finalize())
+        Some(hex::encode(h.finalize()))
     }
 }
 
@@ -89,11 +125,12 @@ pub(crate) fn append(
         source: actor.source.clone(),
         prev_hash: prev,
         hash: String::new(),
+        hash_version: HASH_VERSION,
     };
-    e.hash = e.expected_hash();
+    e.hash = e.expected_hash().expect("this build hashes its own version");
     tx.execute(
-        "INSERT INTO audit_events (seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash, source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO audit_events (seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash, source, hash_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             e.seq,
             e.at_ms,
@@ -104,7 +141,8 @@ pub(crate) fn append(
             e.purpose,
             e.prev_hash,
             e.hash,
-            e.source
+            e.source,
+            e.hash_version
         ],
     )?;
     Ok(())
@@ -139,60 +177,104 @@ impl Store {
     }
 
     pub fn audit_events(&self, encounter: Option<&str>) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash, source
-             FROM audit_events WHERE ?1 IS NULL OR encounter_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([encounter], |r| {
-            Ok(AuditEvent {
-                seq: r.get(0)?,
-                at_ms: r.get(1)?,
-                actor: r.get(2)?,
-                role: r.get(3)?,
-                action: r.get(4)?,
-                encounter_id: r.get(5)?,
-                purpose: r.get(6)?,
-                prev_hash: r.get(7)?,
-                hash: r.get(8)?,
-                source: r.get(9)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE ?1 IS NULL OR encounter_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([encounter], event_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Walks the whole chain and reports the first event that does not follow.
+    /// Walks the whole chain, a row at a time, and reports the first event that does not follow.
     pub fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
-        Ok(check_chain(&self.audit_events(None)?))
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq"))?;
+        let mut rows = stmt.query([])?;
+        let mut walk = ChainWalk::default();
+        while let Some(row) = rows.next()? {
+            walk.push(&event_from_row(row)?);
+        }
+        Ok(walk.report())
+    }
+}
+
+const EVENT_COLUMNS: &str =
+    "seq, at_ms, actor, role, action, encounter_id, purpose, prev_hash, hash, source, hash_version";
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
+    Ok(AuditEvent {
+        seq: r.get(0)?,
+        at_ms: r.get(1)?,
+        actor: r.get(2)?,
+        role: r.get(3)?,
+        action: r.get(4)?,
+        encounter_id: r.get(5)?,
+        purpose: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+        source: r.get(9)?,
+        hash_version: r.get(10)?,
+    })
+}
+
+/// A chain walked one event at a time: what it holds is the last hash, not the events.
+#[derive(Debug)]
+struct ChainWalk {
+    prev: String,
+    events: usize,
+    broken_at: Option<(i64, String)>,
+}
+
+impl Default for ChainWalk {
+    fn default() -> Self {
+        ChainWalk {
+            prev: GENESIS.to_string(),
+            events: 0,
+            broken_at: None,
+        }
+    }
+}
+
+impl ChainWalk {
+    fn push(&mut self, e: &AuditEvent) {
+        self.events += 1;
+        if self.broken_at.is_some() {
+            return;
+        }
+        let expected_seq = self.events as i64;
+        let why = if e.seq != expected_seq {
+            Some(format!("sequence jumps to {} where {expected_seq} was expected", e.seq))
+        } else if e.prev_hash != self.prev {
+            Some("does not link to the event before it".to_string())
+        } else {
+            match e.expected_hash() {
+                None => Some(format!("hash version {} is not one this scribe knows", e.hash_version)),
+                Some(h) if h != e.hash => Some("its contents do not match its hash".to_string()),
+                Some(_) => None,
+            }
+        };
+        match why {
+            Some(why) => self.broken_at = Some((e.seq, why)),
+            None => self.prev = e.hash.clone(),
+        }
+    }
+
+    fn report(self) -> ChainReport {
+        ChainReport {
+            events: self.events,
+            broken_at: self.broken_at,
+        }
     }
 }
 
 /// Walks a chain of events (from the store or an export) and reports the first that does not
 /// follow.
 pub(crate) fn check_chain(events: &[AuditEvent]) -> ChainReport {
-    let mut prev = GENESIS.to_string();
-    for (i, e) in events.iter().enumerate() {
-        let expected_seq = i as i64 + 1;
-        let why = if e.seq != expected_seq {
-            Some(format!("sequence jumps to {} where {expected_seq} was expected", e.seq))
-        } else if e.prev_hash != prev {
-            Some("does not link to the event before it".to_string())
-        } else if e.hash != e.expected_hash() {
-            Some("its contents do not match its hash".to_string())
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return ChainReport {
-                events: events.len(),
-                broken_at: Some((e.seq, why)),
-            };
-        }
-        prev = e.hash.clone();
+    let mut walk = ChainWalk::default();
+    for e in events {
+        walk.push(e);
     }
-    ChainReport {
-        events: events.len(),
-        broken_at: None,
-    }
+    walk.report()
 }
 
 #[cfg(test)]
@@ -240,7 +322,7 @@ mod tests {
         let mut inserted = events.clone();
         let mut forged = events[1].clone();
         forged.action = "note.read:forged".into();
-        forged.hash = forged.expected_hash();
+        forged.hash = forged.expected_hash().unwrap();
         inserted.insert(2, forged);
         assert!(broken_at(&inserted) <= 3);
         let mut renumbered = inserted.clone();
@@ -258,5 +340,57 @@ mod tests {
             None,
             "cut from the end: see audit_head"
         );
+    }
+
+    /// The attack on version 1: a field holding 0x1f (a purpose typed into a form, say) can be
+    /// re-split by someone with write access into different fields with the same hash.
+    #[test]
+    fn fields_cannot_be_re_split_into_a_forged_event() {
+        let events = chain();
+        let mut planted = events[2].clone();
+        planted.purpose = "treatment\u{1f}extra".into();
+        let mut resplit = planted.clone();
+        resplit.encounter_id = Some("e1\u{1f}treatment".into());
+        resplit.purpose = "extra".into();
+        for version in [1, 2] {
+            planted.hash_version = version;
+            resplit.hash_version = version;
+            let same = planted.expected_hash() == resplit.expected_hash();
+            assert_eq!(same, version == 1, "version {version}");
+        }
+        // Nor is a version-2 event taken for a version-1 one.
+        let mut downgraded = events.clone();
+        downgraded[2].hash_version = 1;
+        assert_eq!(broken_at(&downgraded), 3);
+        let mut unknown = events.clone();
+        unknown[2].hash_version = 9;
+        assert!(check_chain(&unknown).broken_at.unwrap().1.contains("hash version 9"));
+    }
+
+    /// A trail written before version 2 (and exports of it, which carry no version) still
+    /// verifies, and new events chain on after it.
+    #[test]
+    fn version_1_events_still_verify() {
+        let mut events = chain();
+        let mut prev = GENESIS.to_string();
+        for e in &mut events {
+            e.hash_version = 1;
+            e.prev_hash = prev.clone();
+            e.hash = e.expected_hash().unwrap();
+            prev = e.hash.clone();
+        }
+        assert_eq!(check_chain(&events).broken_at, None);
+        let json = serde_json::to_string(&events[0])
+            .unwrap()
+            .replace(",\"hash_version\":1", "");
+        let exported: AuditEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(exported.hash_version, 1);
+        let mut next = events[4].clone();
+        next.seq = 6;
+        next.prev_hash = prev;
+        next.hash_version = HASH_VERSION;
+        next.hash = next.expected_hash().unwrap();
+        events.push(next);
+        assert_eq!(check_chain(&events).broken_at, None);
     }
 }

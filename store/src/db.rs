@@ -208,9 +208,22 @@ ALTER TABLE users DROP COLUMN failed_logins;
 ALTER TABLE users DROP COLUMN locked_until_ms;
 "#;
 
+/// Version 10: how each audit event's hash covers its fields (`audit.rs`): events written from
+/// now on are hashed with length-prefixed fields (2), those before keep their 0x1f-joined hash (1).
+const SCHEMA_V10: &str = r#"
+ALTER TABLE audit_events ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 1;
+"#;
+
+/// Version 11: whether a break-glass grant may change the visit (taken with the physician's
+/// password) or only read it; grants from before are read-only.
+const SCHEMA_V11: &str = r#"
+ALTER TABLE break_glass ADD COLUMN writes INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 9] = [
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9,
+const MIGRATIONS: [&str; 11] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
+    SCHEMA_V11,
 ];
 
 /// The folder holding `db_path` cannot be written (a read-only mount; root ignores mode bits).

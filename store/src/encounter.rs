@@ -3,7 +3,7 @@
 use protocol::{Draft, Segment, Speaker, Transcript};
 use rusqlite::{OptionalExtension, params};
 
-use crate::review::authorize;
+use crate::review::{Use, authorize};
 use crate::{Actor, Role, Store, StoreError, audit};
 
 pub type EncounterId = String;
@@ -209,7 +209,7 @@ impl Store {
             )));
         }
         let tx = self.write_tx()?;
-        authorize(&tx, by, id, "record audio", "treatment")?;
+        authorize(&tx, by, id, Use::Write, "record audio", "treatment")?;
         let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
         if state != State::Recording.as_str() {
             return Err(StoreError::WrongState {
@@ -240,7 +240,7 @@ impl Store {
         purpose: &str,
     ) -> Result<Vec<i16>, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "read the audio", purpose)?;
+        let purpose = authorize(&tx, by, id, Use::Read, "read the audio", purpose)?;
         let mut pcm = Vec::new();
         {
             let mut stmt = tx.prepare(
@@ -260,7 +260,7 @@ impl Store {
     /// transcription replaces it when the recording ends.
     pub fn save_live_transcript(&mut self, by: &Actor, id: &str, transcript: &Transcript) -> Result<(), StoreError> {
         let tx = self.write_tx()?;
-        authorize(&tx, by, id, "write the live transcript", "treatment")?;
+        authorize(&tx, by, id, Use::Write, "write the live transcript", "treatment")?;
         let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
         if state != State::Recording.as_str() {
             // The recording ended meanwhile: the final transcript is (or will be) the one that counts.
@@ -291,7 +291,7 @@ impl Store {
     /// finished is not an error (the source and the daemon's recovery may both try).
     pub fn finish_recording(&mut self, by: &Actor, id: &str, how: &str) -> Result<(), StoreError> {
         let tx = self.write_tx()?;
-        authorize(&tx, by, id, "finish the recording", "treatment")?;
+        authorize(&tx, by, id, Use::Write, "finish the recording", "treatment")?;
         let state: String = tx.query_row("SELECT state FROM encounters WHERE id = ?1", [id], |r| r.get(0))?;
         if state != State::Recording.as_str() {
             return Ok(());
@@ -354,7 +354,7 @@ impl Store {
 
     pub fn audio(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Vec<i16>, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "read the audio", purpose)?;
+        let purpose = authorize(&tx, by, id, Use::Read, "read the audio", purpose)?;
         let purged: Option<i64> = tx.query_row("SELECT audio_purged_ms FROM encounters WHERE id = ?1", [id], |r| {
             r.get(0)
         })?;
@@ -380,7 +380,7 @@ impl Store {
     /// Stores the transcript and moves the encounter on to drafting.
     pub fn save_transcript(&mut self, by: &Actor, id: &str, transcript: &Transcript) -> Result<(), StoreError> {
         let tx = self.write_tx()?;
-        authorize(&tx, by, id, "write the transcript", "treatment")?;
+        authorize(&tx, by, id, Use::Write, "write the transcript", "treatment")?;
         transition(&tx, id, &[State::Transcribing], State::Drafting, None)?;
         // A retried job replaces what an interrupted one may have written.
         tx.execute("DELETE FROM segments WHERE encounter_id = ?1", [id])?;
@@ -392,7 +392,7 @@ impl Store {
 
     pub fn transcript(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Transcript, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "read the transcript", purpose)?;
+        let purpose = authorize(&tx, by, id, Use::Read, "read the transcript", purpose)?;
         let segments = {
             let mut stmt = tx.prepare(
                 "SELECT id, start_ms, end_ms, speaker, text, confidence, words FROM segments WHERE encounter_id = ?1 ORDER BY id",
@@ -431,7 +431,7 @@ impl Store {
     /// Stores a validated draft and moves the encounter to review.
     pub fn save_draft(&mut self, by: &Actor, id: &str, draft: &Draft, model: &str) -> Result<u32, StoreError> {
         let tx = self.write_tx()?;
-        authorize(&tx, by, id, "write the draft", "treatment")?;
+        authorize(&tx, by, id, Use::Write, "write the draft", "treatment")?;
         transition(&tx, id, &[State::Drafting], State::AwaitingReview, None)?;
         let version: u32 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM drafts WHERE encounter_id = ?1",
@@ -459,7 +459,7 @@ impl Store {
         model: &str,
     ) -> Result<u32, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "write the patient instructions", "treatment")?;
+        let purpose = authorize(&tx, by, id, Use::Write, "write the patient instructions", "treatment")?;
         require_state(&tx, id, &[State::AwaitingReview])?;
         let (current, body, previous_model): (u32, String, String) = tx
             .query_row(
@@ -515,7 +515,7 @@ impl Store {
     /// The newest draft and its version, if any.
     pub fn latest_draft(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<(u32, Draft)>, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "read the draft", purpose)?;
+        let purpose = authorize(&tx, by, id, Use::Read, "read the draft", purpose)?;
         let row: Option<(u32, String)> = tx
             .query_row(
                 "SELECT version, body FROM drafts WHERE encounter_id = ?1 ORDER BY version DESC LIMIT 1",
@@ -546,7 +546,7 @@ impl Store {
         purpose: &str,
     ) -> Result<Option<(u32, Draft)>, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "read the draft", purpose)?;
+        let purpose = authorize(&tx, by, id, Use::Read, "read the draft", purpose)?;
         let body: Option<String> = tx
             .query_row(
                 "SELECT body FROM drafts WHERE encounter_id = ?1 AND version = ?2",

@@ -27,7 +27,7 @@ pub use error::StoreError;
 pub use keyfile::{is_sealed as key_is_sealed, provide_passphrase as provide_key_passphrase};
 pub use permissions::Permission;
 pub use retention::AudioRetention;
-pub use review::{Access, InboxItem};
+pub use review::{Access, BREAK_GLASS_PER_DAY, BreakGlassGrant, BreakGlassReason, InboxItem};
 pub use signing::{Addendum, SignedNote, Verification, rfc3339_utc};
 pub use users::{
     Actor, INVALID_USER_NAME, LoginAttempt, LoginPolicy, MAX_USER_NAME, Role, SecurityOwner, UserInfo, check_user_name,

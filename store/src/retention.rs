@@ -4,7 +4,7 @@
 
 use rusqlite::params;
 
-use crate::review::authorize;
+use crate::review::{Use, authorize};
 use crate::{Actor, EncounterId, Store, StoreError, audit};
 
 /// How long audio is kept; `None` in a field means that rule never deletes.
@@ -37,7 +37,7 @@ impl Store {
     /// deleted.
     pub fn purge_audio(&mut self, by: &Actor, id: &str, reason: &str) -> Result<usize, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "delete the audio", reason)?;
+        let purpose = authorize(&tx, by, id, Use::Write, "delete the audio", reason)?;
         let chunks = tx.execute("DELETE FROM audio_chunks WHERE encounter_id = ?1", [id])?;
         tx.execute(
             "UPDATE encounters SET audio_purged_ms = ?2 WHERE id = ?1",

@@ -14,13 +14,20 @@ use crate::{Actor, Encounter, Role, State, Store, StoreError, audit};
 /// How long a break-glass grant lasts.
 const BREAK_GLASS_MS: i64 = 60 * 60 * 1000;
 
+/// Break-glass grants one physician may take in 24 hours. More is not an emergency but a pattern,
+/// for the security owner to look into: the next is refused until the oldest is a day old.
+pub const BREAK_GLASS_PER_DAY: i64 = 5;
+
 /// How an actor may open one encounter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Theirs to read and edit.
     Granted,
-    /// Not theirs, but opened through a live break-glass grant: reads are audited as such.
-    BreakGlass,
+    /// Not theirs, but opened through a live break-glass grant: every access is audited as such.
+    /// Read-only unless the grant was taken with the physician's password.
+    BreakGlass {
+        writes: bool,
+    },
     /// A physician could open it through break-glass, with a reason.
     NeedsBreakGlass,
     Denied,
@@ -28,8 +35,73 @@ pub enum Access {
 
 impl Access {
     pub fn allows(self) -> bool {
-        matches!(self, Access::Granted | Access::BreakGlass)
+        matches!(self, Access::Granted | Access::BreakGlass { .. })
     }
+
+    /// Whether the actor may change the encounter (edit, sign, amend, export, send) and not only
+    /// read it.
+    pub fn writes(self) -> bool {
+        matches!(self, Access::Granted | Access::BreakGlass { writes: true })
+    }
+}
+
+/// Whether a PHI operation only reads the encounter, or changes or discloses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    Read,
+    Write,
+}
+
+/// Why a physician opens a visit that is not theirs: one of a short list, so that the security
+/// owner can count them, with the physician's own words beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakGlassReason {
+    Emergency,
+    Covering,
+    PatientRequest,
+    Continuity,
+}
+
+impl BreakGlassReason {
+    pub const ALL: [BreakGlassReason; 4] = [
+        BreakGlassReason::Emergency,
+        BreakGlassReason::Covering,
+        BreakGlassReason::PatientRequest,
+        BreakGlassReason::Continuity,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakGlassReason::Emergency => "emergency",
+            BreakGlassReason::Covering => "covering",
+            BreakGlassReason::PatientRequest => "patient-request",
+            BreakGlassReason::Continuity => "continuity",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            BreakGlassReason::Emergency => "Emergency care",
+            BreakGlassReason::Covering => "Covering for the assigned physician",
+            BreakGlassReason::PatientRequest => "At the patient's request",
+            BreakGlassReason::Continuity => "Continuity of care",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BreakGlassReason> {
+        BreakGlassReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// One break-glass grant, as the security owner's pages list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassGrant {
+    pub encounter_id: String,
+    pub actor: String,
+    pub reason: String,
+    pub writes: bool,
+    pub granted_ms: i64,
+    pub expires_ms: i64,
 }
 
 /// One line of a reviewer's inbox.
@@ -62,15 +134,14 @@ pub(crate) fn access_in(tx: &Transaction<'_>, by: &Actor, id: &str) -> Result<Ac
             Access::Granted
         }
         Role::Physician => {
-            let live: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM break_glass WHERE encounter_id = ?1 AND actor = ?2 AND expires_ms > ?3)",
+            let live: Option<bool> = tx.query_row(
+                "SELECT MAX(writes) FROM break_glass WHERE encounter_id = ?1 AND actor = ?2 AND expires_ms > ?3",
                 params![id, by.name, crate::now_ms()],
                 |r| r.get(0),
             )?;
-            if live {
-                Access::BreakGlass
-            } else {
-                Access::NeedsBreakGlass
+            match live {
+                Some(writes) => Access::BreakGlass { writes },
+                None => Access::NeedsBreakGlass,
             }
         }
     })
@@ -81,12 +152,20 @@ pub(crate) fn authorize(
     tx: &Transaction<'_>,
     by: &Actor,
     id: &str,
+    how: Use,
     action: &str,
     purpose: &str,
 ) -> Result<String, StoreError> {
     match access_in(tx, by, id)? {
         Access::Granted => Ok(purpose.to_string()),
-        Access::BreakGlass => Ok(format!("break-glass: {purpose}")),
+        Access::BreakGlass { writes: false } if how == Use::Write => Err(StoreError::Forbidden {
+            actor: by.name.clone(),
+            role: by.role.as_str().into(),
+            action: format!(
+                "{action} of encounter {id} on read-only break-glass access (break glass again with your password to change it)"
+            ),
+        }),
+        Access::BreakGlass { .. } => Ok(format!("break-glass: {purpose}")),
         Access::NeedsBreakGlass | Access::Denied => Err(StoreError::Forbidden {
             actor: by.name.clone(),
             role: by.role.as_str().into(),
@@ -149,27 +228,99 @@ impl Store {
         Ok(items)
     }
 
-    /// Emergency access for a physician to an encounter that is not theirs. The reason is
-    /// required and kept in the audit trail; the grant lasts an hour.
-    pub fn break_glass(&mut self, by: &Actor, id: &str, reason: &str) -> Result<(), StoreError> {
-        let reason = reason.trim();
+    /// Emergency access for a physician to an encounter that is not theirs, for an hour: a reason
+    /// from [`BreakGlassReason`] with the physician's own words (at least 10 characters), kept in
+    /// the audit trail. Read-only unless `writes`, which the caller may set only when it has just
+    /// checked the physician's password. At most [`BREAK_GLASS_PER_DAY`] grants a day.
+    pub fn break_glass(
+        &mut self,
+        by: &Actor,
+        id: &str,
+        reason: BreakGlassReason,
+        details: &str,
+        writes: bool,
+    ) -> Result<(), StoreError> {
+        let details = details.trim();
         crate::Permission::UseBreakGlass.check(by)?;
-        if reason.chars().count() < 10 {
+        if details.chars().count() < 10 {
             return Err(StoreError::Invalid(
-                "break-glass access needs a reason (at least 10 characters)".into(),
+                "break-glass access needs a reason in your own words (at least 10 characters)".into(),
+            ));
+        }
+        if details.chars().count() > 500 || details.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(
+                "a break-glass reason is one line of at most 500 characters".into(),
             ));
         }
         let tx = self.write_tx()?;
         access_in(&tx, by, id)?;
         let now = crate::now_ms();
-        tx.execute(
-            "INSERT INTO break_glass (encounter_id, actor, reason, granted_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, by.name, reason, now, now + BREAK_GLASS_MS],
+        let today: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM break_glass WHERE actor = ?1 AND granted_ms > ?2",
+            params![by.name, now - 24 * 60 * 60 * 1000],
+            |r| r.get(0),
         )?;
-        audit::append(&tx, by, "break_glass", Some(id), &format!("break-glass: {reason}"))?;
+        if today >= BREAK_GLASS_PER_DAY {
+            audit::append(
+                &tx,
+                by,
+                "break_glass.refused",
+                Some(id),
+                "break-glass: over the daily limit",
+            )?;
+            tx.commit()?;
+            return Err(StoreError::Forbidden {
+                actor: by.name.clone(),
+                role: by.role.as_str().into(),
+                action: format!(
+                    "break glass more than {BREAK_GLASS_PER_DAY} times in 24 hours (ask the security owner)"
+                ),
+            });
+        }
+        let reason = format!("{}: {details}", reason.as_str());
+        tx.execute(
+            "INSERT INTO break_glass (encounter_id, actor, reason, granted_ms, expires_ms, writes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, by.name, reason, now, now + BREAK_GLASS_MS, writes],
+        )?;
+        let action = if writes {
+            "break_glass:with-password"
+        } else {
+            "break_glass:read-only"
+        };
+        audit::append(&tx, by, action, Some(id), &format!("break-glass: {reason}"))?;
         tx.commit()?;
-        tracing::warn!(encounter = %id, actor = %by.name, "break-glass access granted");
+        tracing::warn!(encounter = %id, actor = %by.name, writes, "break-glass access granted");
         Ok(())
+    }
+
+    /// The newest break-glass grants (at most `limit`), for the security owner's pages; reading
+    /// them is audited.
+    pub fn break_glass_grants(&mut self, by: &Actor, limit: u32) -> Result<Vec<BreakGlassGrant>, StoreError> {
+        if by.role != Role::System {
+            crate::Permission::ReadAuditTrail.check(by)?;
+        }
+        let tx = self.write_tx()?;
+        let grants = {
+            let mut stmt = tx.prepare(
+                "SELECT encounter_id, actor, reason, writes, granted_ms, expires_ms FROM break_glass
+                 ORDER BY granted_ms DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], |r| {
+                Ok(BreakGlassGrant {
+                    encounter_id: r.get(0)?,
+                    actor: r.get(1)?,
+                    reason: r.get(2)?,
+                    writes: r.get(3)?,
+                    granted_ms: r.get(4)?,
+                    expires_ms: r.get(5)?,
+                })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        audit::append(&tx, by, "break_glass.list", None, "oversight")?;
+        tx.commit()?;
+        Ok(grants)
     }
 
     /// Saves a reviewer's edit as a new draft version. `base_version` is the version the editor
@@ -184,7 +335,7 @@ impl Store {
     ) -> Result<u32, StoreError> {
         crate::Permission::EditDrafts.check(by)?;
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "edit the draft", "treatment")?;
+        let purpose = authorize(&tx, by, id, Use::Write, "edit the draft", "treatment")?;
         crate::encounter::require_state(&tx, id, &[State::AwaitingReview])?;
         let (current, body): (u32, String) = tx
             .query_row(
@@ -240,7 +391,14 @@ impl Store {
     /// in the encrypted database, audited; returns the export's id.
     pub fn keep_deid_key(&mut self, by: &Actor, id: &str, mapping_json: &str) -> Result<String, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "keep a re-identification key", "quality review")?;
+        let purpose = authorize(
+            &tx,
+            by,
+            id,
+            Use::Write,
+            "keep a re-identification key",
+            "quality review",
+        )?;
         let export_id = hex::encode(crate::random_bytes::<8>());
         tx.execute(
             "INSERT INTO deid_keys (export_id, encounter_id, created_ms, mapping) VALUES (?1, ?2, ?3, ?4)",

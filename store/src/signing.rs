@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use crate::encounter::transition;
-use crate::review::authorize;
+use crate::review::{Use, authorize};
 use crate::{Actor, State, Store, StoreError, audit};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -212,7 +212,7 @@ impl Store {
             .latest_draft(signer, id, "signing")?
             .ok_or_else(|| StoreError::NoDraft(id.into()))?;
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, signer, id, "sign the note", "treatment")?;
+        let purpose = authorize(&tx, signer, id, Use::Write, "sign the note", "treatment")?;
         transition(&tx, id, &[State::AwaitingReview], State::Signed, None)?;
         let pair = signing_key(&tx)?;
         let signed_ms = crate::now_ms();
@@ -240,7 +240,7 @@ impl Store {
 
     pub fn signed_note(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Option<SignedNote>, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "read the signed note", purpose)?;
+        let purpose = authorize(&tx, by, id, Use::Read, "read the signed note", purpose)?;
         let note = tx
             .query_row(
                 "SELECT encounter_id, draft_version, canonical_text, sha256, signature, key_id, signer, signed_ms
@@ -271,7 +271,7 @@ impl Store {
     pub fn add_addendum(&mut self, signer: &Actor, id: &str, text: &str) -> Result<Addendum, StoreError> {
         only_physicians_sign(signer)?;
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, signer, id, "amend the note", "treatment")?;
+        let purpose = authorize(&tx, signer, id, Use::Write, "amend the note", "treatment")?;
         let text = text.trim();
         if text.is_empty() {
             return Err(StoreError::Invalid("an addendum needs text".into()));
@@ -322,7 +322,7 @@ impl Store {
     /// A signed note's addenda, oldest first.
     pub fn addenda(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Vec<Addendum>, StoreError> {
         let tx = self.write_tx()?;
-        let purpose = authorize(&tx, by, id, "read the addenda", purpose)?;
+        let purpose = authorize(&tx, by, id, Use::Read, "read the addenda", purpose)?;
         let addenda = {
             let mut stmt = tx.prepare(
                 "SELECT seq, canonical_text, sha256, signature, key_id, signer, signed_ms

@@ -586,7 +586,11 @@ fn break_glass_needs_a_reason_and_is_marked_in_the_audit_trail() {
     let csrf = cat.csrf();
     let r = cat.post(
         &format!("/encounters/{id}/break-glass"),
-        &[("csrf", &csrf), ("reason", "Covering for drbob: patient in ED")],
+        &[
+            ("csrf", &csrf),
+            ("kind", "covering"),
+            ("reason", "Covering for drbob: patient in ED"),
+        ],
     );
     assert_eq!(r.status, 303, "{r:?}");
     let page = cat.get(&format!("/encounters/{id}"));
@@ -595,7 +599,7 @@ fn break_glass_needs_a_reason_and_is_marked_in_the_audit_trail() {
     let mut alma = client_for(&server, Who::User(AUDITOR));
     let audit = alma.get(&format!("/audit?encounter={id}&actor={OTHER_PHYSICIAN}"));
     assert!(
-        audit.body.contains("break-glass: Covering for drbob") && audit.body.contains("break-glass: review"),
+        audit.body.contains("break-glass: covering: Covering for drbob") && audit.body.contains("break-glass: review"),
         "{}",
         audit.body
     );

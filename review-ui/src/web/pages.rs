@@ -12,7 +12,8 @@ use maud::{DOCTYPE, Markup, html};
 use protocol::{Draft, FlagKind, Transcript};
 use serde::Deserialize;
 use store::{
-    Access, Actor, Encounter, Permission, Role, State as EncounterState, StoreError, Verification, rfc3339_utc,
+    Access, Actor, BreakGlassReason, Encounter, Permission, Role, State as EncounterState, StoreError, Verification,
+    rfc3339_utc,
 };
 
 use super::{App, COOKIE, User, WebError, session_token};
@@ -410,10 +411,17 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
                     false,
                     html! {
                         h1 { "This visit is assigned to another physician" }
-                        p { "You can open it in an emergency. Your access is recorded with your reason, reported to the privacy officer, and lasts one hour." }
+                        p { "You can open it when you need to. Your access is recorded with your reason, listed on the security owner's pages, and lasts one hour. Without your password it opens read-only; with it you can also edit, sign and export." }
                         form.card.breakglass method="post" action={ "/encounters/" (e.id) "/break-glass" } {
                             input type="hidden" name="csrf" value=(user.csrf);
-                            label { "Reason (required)" textarea name="reason" required minlength="10" {} }
+                            label { "Why (required)"
+                                select name="kind" required {
+                                    option value="" { "Choose…" }
+                                    @for r in BreakGlassReason::ALL { option value=(r.as_str()) { (r.describe()) } }
+                                }
+                            }
+                            label { "In your own words (required)" textarea name="reason" required minlength="10" maxlength="500" {} }
+                            label { "Your password (only to edit, sign or export)" input name="password" type="password" autocomplete="current-password"; }
                             button.danger type="submit" { "Break glass and open" }
                         }
                     },
@@ -421,18 +429,21 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
             )
                 .into_response());
         }
-        Access::Granted | Access::BreakGlass => {}
+        Access::Granted | Access::BreakGlass { .. } => {}
     }
     let in_progress = matches!(
         e.state,
         EncounterState::Recording | EncounterState::Transcribing | EncounterState::Drafting
     );
-    let editable = e.state == EncounterState::AwaitingReview;
-    let may_sign = user.actor.role == Role::Physician;
+    let editable = e.state == EncounterState::AwaitingReview && view.access.writes();
+    let may_sign = user.actor.role == Role::Physician && view.access.writes();
     let low = |w: &protocol::Word| w.confidence < crate::LOW_CONFIDENCE;
     let body = html! {
-        @if view.access == Access::BreakGlass {
-            p.breakglass-banner { "Break-glass access: every view of this visit is recorded with your reason." }
+        @if let Access::BreakGlass { writes } = view.access {
+            p.breakglass-banner {
+                "Break-glass access: every view of this visit is recorded with your reason."
+                @if !writes { " Read-only: to edit, sign or export, break glass again with your password." }
+            }
         }
         h1 { (title) }
         p.meta {
@@ -575,7 +586,12 @@ fn flag_text(kind: FlagKind) -> &'static str {
 #[derive(Deserialize)]
 struct BreakGlassForm {
     csrf: String,
+    #[serde(default)]
+    kind: String,
     reason: String,
+    /// Given, the grant may change the visit too; empty, it opens read-only.
+    #[serde(default)]
+    password: String,
 }
 
 async fn break_glass(
@@ -586,9 +602,18 @@ async fn break_glass(
 ) -> Page {
     user.check_csrf(&form.csrf)?;
     user.require(Permission::UseBreakGlass)?;
+    let kind = BreakGlassReason::parse(&form.kind)
+        .ok_or_else(|| WebError::BadRequest("choose the reason for break-glass access from the list".into()))?;
     let actor = user.actor.clone();
     let target = id.clone();
-    app.db(move |s| s.break_glass(&actor, &target, &form.reason)).await?;
+    app.db(move |s| {
+        let writes = !form.password.is_empty();
+        if writes {
+            reauthenticate(s, &actor, &form.password, "break glass with write access")?;
+        }
+        s.break_glass(&actor, &target, kind, &form.reason, writes)
+    })
+    .await?;
     Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
 }
 
@@ -701,8 +726,10 @@ async fn edit_sentence(
 async fn sign_page(State(app): State<Arc<App>>, user: User, Path(id): Path<String>) -> Page {
     user.require(Permission::SignNotes)?;
     let view = load_encounter(&app, &user, id).await?;
-    if !view.access.allows() {
-        return Err(WebError::Forbidden("not your encounter".into()));
+    if !view.access.writes() {
+        return Err(WebError::Forbidden(
+            "not your encounter to sign (on break-glass access, break glass again with your password)".into(),
+        ));
     }
     let Some((version, draft)) = view
         .draft
@@ -746,7 +773,16 @@ async fn sign(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, F
     let actor = user.actor.clone();
     let target = id.clone();
     app.db(move |s| {
-        let signer = reauthenticate(s, &actor, &form.password)?;
+        let signer = reauthenticate(s, &actor, &form.password, "sign")?;
+        if !s.access(&signer, &target)?.writes() {
+            return Err(StoreError::Forbidden {
+                actor: signer.name.clone(),
+                role: signer.role.as_str().into(),
+                action: format!(
+                    "sign encounter {target} (on break-glass access, break glass again with your password)"
+                ),
+            });
+        }
         match s.latest_draft(&signer, &target, "signing")? {
             Some((v, _)) if v == form.version => {}
             Some((v, _)) => {
@@ -765,13 +801,18 @@ async fn sign(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, F
 }
 
 /// The password must be the logged-in user's own; a wrong one counts towards lockout.
-fn reauthenticate(s: &mut store::Store, actor: &store::Actor, password: &str) -> Result<store::Actor, StoreError> {
+fn reauthenticate(
+    s: &mut store::Store,
+    actor: &store::Actor,
+    password: &str,
+    to: &str,
+) -> Result<store::Actor, StoreError> {
     match s.authenticate(&actor.name, password, actor.source.as_deref()) {
         Ok(a) if a == *actor => Ok(a),
         Ok(_) | Err(StoreError::WrongPassword(_) | StoreError::LockedOut { .. }) => Err(StoreError::Forbidden {
             actor: actor.name.clone(),
             role: actor.role.as_str().into(),
-            action: "sign without re-entering the right password".into(),
+            action: format!("{to} without re-entering the right password"),
         }),
         Err(e) => Err(e),
     }
@@ -795,7 +836,7 @@ async fn add_addendum(
     let actor = user.actor.clone();
     let target = id.clone();
     app.db(move |s| {
-        let signer = reauthenticate(s, &actor, &form.password)?;
+        let signer = reauthenticate(s, &actor, &form.password, "sign an addendum")?;
         s.add_addendum(&signer, &target, &form.text)
     })
     .await?;
@@ -848,6 +889,14 @@ async fn render_export(
     let action = format!("note.export:{format}:{destination}");
     let format = format.to_string();
     app.db(move |s| {
+        // A disclosure, not a read: not on read-only break-glass access.
+        if let Access::BreakGlass { writes: false } = s.access(&actor, &id)? {
+            return Err(StoreError::Forbidden {
+                actor: actor.name.clone(),
+                role: actor.role.as_str().into(),
+                action: format!("export encounter {id} on read-only break-glass access"),
+            });
+        }
         let encounter = s.encounter(&id)?;
         let note = s
             .signed_note(&actor, &id, "export")?
@@ -1139,6 +1188,8 @@ async fn audit_page(State(app): State<Arc<App>>, user: User, Query(q): Query<Aud
         q.actor.clone().unwrap_or_default(),
     );
     let (events, chain) = audit_events(&app, &user, q).await?;
+    let actor = user.actor.clone();
+    let grants = app.db(move |s| s.break_glass_grants(&actor, 50)).await?;
     Ok(layout(
         "Audit trail",
         Some(&user),
@@ -1146,6 +1197,24 @@ async fn audit_page(State(app): State<Arc<App>>, user: User, Query(q): Query<Aud
         html! {
             h1 { "Audit trail" }
             p class=(if chain.broken_at.is_some() { "error" } else { "ok" }) { (chain_status(&chain)) }
+            h2 { "Break-glass grants" }
+            @if grants.is_empty() {
+                p { "None." }
+            } @else {
+                table.breakglass-grants {
+                    thead { tr { th { "When" } th { "Who" } th { "Encounter" } th { "Access" } th { "Reason" } } }
+                    tbody {
+                        @for g in &grants {
+                            tr {
+                                td { (when(g.granted_ms)) } td { (g.actor) } td { (g.encounter_id) }
+                                td { (if g.writes { "read and write (password)" } else { "read-only" }) }
+                                td { (g.reason) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Events" }
             form.filters method="get" action="/audit" {
                 label { "Encounter" input name="encounter" value=(encounter); }
                 label { "Actor" input name="actor" value=(who); }

@@ -2,8 +2,8 @@
 //! loopback: every bound on outside input (user names, login attempts, uploads, the recording
 //! stream, playback ranges, form fields) is a test that does what an attacker would.
 
-use tests::Appliance;
 use tests::web::{Client, Recorder, Reply, ReviewServer};
+use tests::{Appliance, DIALOGUE, text};
 
 const AUDITOR: &str = "alma";
 const CLINICIAN: &str = "nina";

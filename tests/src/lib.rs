@@ -186,6 +186,26 @@ impl Appliance {
         (out, id)
     }
 
+    /// Ingests [`DIALOGUE`] as a visit `clinician` recorded for `physician` to sign, labelled
+    /// `label`, and returns its encounter id.
+    pub fn ingest_dialogue(&self, label: &str, clinician: &str, physician: &str) -> String {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("visit.txt");
+        std::fs::write(&path, DIALOGUE).expect("write the dialogue");
+        let (out, id) = self.ingest(&[
+            "--transcript",
+            path.to_str().expect("a UTF-8 path"),
+            "--label",
+            label,
+            "--clinician",
+            clinician,
+            "--physician",
+            physician,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        id.expect("ingest prints the encounter id")
+    }
+
     pub fn show(&self, id: &str) -> serde_json::Value {
         let out = self.run(&["show", id, "--json"], None);
         assert!(

@@ -2,8 +2,8 @@
 //! loopback: every bound on outside input (user names, login attempts, uploads, the recording
 //! stream, playback ranges, form fields) is a test that does what an attacker would.
 
+use tests::Appliance;
 use tests::web::{Client, Recorder, Reply, ReviewServer};
-use tests::{Appliance, DIALOGUE, text};
 
 const AUDITOR: &str = "alma";
 const CLINICIAN: &str = "nina";
@@ -224,21 +224,7 @@ fn break_glass_reads_only_without_the_password_and_is_limited() {
     ] {
         app.add_user(user, role);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let visit = dir.path().join("visit.txt");
-    std::fs::write(&visit, DIALOGUE).unwrap();
-    let (out, id) = app.ingest(&[
-        "--transcript",
-        visit.to_str().unwrap(),
-        "--label",
-        "Room 5",
-        "--clinician",
-        CLINICIAN,
-        "--physician",
-        "drbob",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = id.unwrap();
+    let id = app.ingest_dialogue("Room 5", CLINICIAN, "drbob");
     let server = ReviewServer::plain(&app, &[]);
     let mut cat = Client::new(&server.url);
     cat.login("drcat", &password("drcat"));

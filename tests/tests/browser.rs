@@ -5,11 +5,11 @@
 
 use fantoccini::Locator;
 use serde_json::json;
+use tests::Appliance;
 use tests::browser::{
     body_text, click, connect, log_in, screenshot_dir, shot, start_chromedriver, type_into, wait_for_text,
 };
 use tests::web::ReviewServer;
-use tests::{Appliance, DIALOGUE, text};
 
 const EDITED: &str = "Cough and sore throat for two weeks, no fever.";
 
@@ -18,21 +18,7 @@ fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
     let app = Appliance::new();
     app.add_user("drbob", "physician");
     app.add_user("nina", "clinician");
-    let dir = tempfile::tempdir().unwrap();
-    let dialogue = dir.path().join("visit.txt");
-    std::fs::write(&dialogue, DIALOGUE).unwrap();
-    let (out, id) = app.ingest(&[
-        "--transcript",
-        dialogue.to_str().unwrap(),
-        "--label",
-        "Room 2, 10:30",
-        "--clinician",
-        "nina",
-        "--physician",
-        "drbob",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = id.unwrap();
+    let id = app.ingest_dialogue("Room 2, 10:30", "nina", "drbob");
     let server = ReviewServer::tls(&app);
     let base = server.url.replace("127.0.0.1", "localhost");
     let shots = screenshot_dir();

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use tests::web::{Client, Reply, ReviewServer};
-use tests::{Appliance, DIALOGUE, text};
+use tests::{Appliance, text};
 
 /// Users of the clinic, by what they are to an encounter recorded by nina for drbob.
 const OWNER_CLINICIAN: &str = "nina";
@@ -28,21 +28,7 @@ fn password(user: &str) -> String {
 }
 
 fn ingest_for_nina(app: &Appliance, label: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("visit.txt");
-    std::fs::write(&path, DIALOGUE).unwrap();
-    let (out, id) = app.ingest(&[
-        "--transcript",
-        path.to_str().unwrap(),
-        "--label",
-        label,
-        "--clinician",
-        OWNER_CLINICIAN,
-        "--physician",
-        ASSIGNED_PHYSICIAN,
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    id.unwrap()
+    app.ingest_dialogue(label, OWNER_CLINICIAN, ASSIGNED_PHYSICIAN)
 }
 
 fn clinic() -> &'static Clinic {

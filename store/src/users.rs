@@ -523,6 +523,17 @@ mod tests {
             events.iter().any(|e| e.action == "user.add:physician:dr.bob-2"),
             "the event names the account"
         );
+        // An account made before names were checked still logs in.
+        store
+            .conn
+            .execute(
+                "INSERT INTO users (name, role, password_hash, created_ms) VALUES ('Jane Doe', 'physician', ?1, 0)",
+                [DUMMY_HASH.as_str()],
+            )
+            .unwrap();
+        store
+            .authenticate("Jane Doe", "no account has this password", None)
+            .unwrap();
     }
 
     /// Five wrong passwords from one address lock the account there, not at the physician's own

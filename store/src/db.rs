@@ -220,10 +220,18 @@ const SCHEMA_V11: &str = r#"
 ALTER TABLE break_glass ADD COLUMN writes INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 12: accounts that can be disabled, and accounts waiting for their owner to set a
+/// password with a one-time enrolment code (only its hash is kept).
+const SCHEMA_V12: &str = r#"
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN enrolment_hash TEXT;
+ALTER TABLE users ADD COLUMN enrolment_expires_ms INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
-    SCHEMA_V11,
+    SCHEMA_V11, SCHEMA_V12,
 ];
 
 /// The folder holding `db_path` cannot be written (a read-only mount; root ignores mode bits).

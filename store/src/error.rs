@@ -36,6 +36,8 @@ pub enum StoreError {
     UserExists(String),
     #[error("wrong password for user {0}")]
     WrongPassword(String),
+    #[error("the account {0} is disabled; ask IT")]
+    Disabled(String),
     #[error("user {name} is locked out after repeated failed logins; try again in {minutes} min or ask IT")]
     LockedOut { name: String, minutes: i64 },
     #[error("{0} is not a physician, so cannot be assigned to sign")]

@@ -30,7 +30,8 @@ pub use retention::AudioRetention;
 pub use review::{Access, BREAK_GLASS_PER_DAY, BreakGlassGrant, BreakGlassReason, InboxItem};
 pub use signing::{Addendum, SignedNote, Verification, rfc3339_utc};
 pub use users::{
-    Actor, INVALID_USER_NAME, LoginAttempt, LoginPolicy, MAX_USER_NAME, Role, SecurityOwner, UserInfo, check_user_name,
+    Actor, ENROLMENT_MS, INVALID_USER_NAME, LoginAttempt, LoginPolicy, MAX_USER_NAME, MIN_PASSWORD_CHARS, Role,
+    SecurityOwner, UserInfo, check_user_name,
 };
 
 /// Wall-clock milliseconds since the Unix epoch.

@@ -137,6 +137,7 @@ pub struct LoginAttempt {
     account: Option<(String, String)>,
     locked_until: i64,
     checked_at: i64,
+    disabled: bool,
 }
 
 impl LoginAttempt {
@@ -144,7 +145,10 @@ impl LoginAttempt {
     /// against a dummy hash and fails, so every refusal costs the same time.
     pub fn check_password(&self, password: &str) -> Result<bool, StoreError> {
         match &self.account {
-            Some((_, hash)) if self.locked_until <= self.checked_at => verify_password(hash, password),
+            // An account waiting for enrolment has no password ('').
+            Some((_, hash)) if self.locked_until <= self.checked_at && !hash.is_empty() && !self.disabled => {
+                verify_password(hash, password)
+            }
             _ => {
                 verify_password(&DUMMY_HASH, password)?;
                 Ok(false)
@@ -160,6 +164,32 @@ pub struct UserInfo {
     pub role: Role,
     pub created_ms: i64,
     pub locked: bool,
+    pub disabled: bool,
+    /// Waiting for its owner to set a password with their enrolment code.
+    pub enrolling: bool,
+}
+
+/// How long an enrolment code works.
+pub const ENROLMENT_MS: i64 = 72 * 60 * 60 * 1000;
+/// The shortest password a person may set.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// A one-time enrolment code: 16 characters from an alphabet without look-alikes, ~80 bits.
+fn enrolment_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    crate::random_bytes::<16>()
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+fn hash_secret(secret: &str) -> Result<String, StoreError> {
+    let salt = SaltString::encode_b64(&crate::random_bytes::<16>()).expect("16 bytes is a valid salt");
+    // argon2id with the crate's defaults (19 MiB, 2 passes): memory-hard against offline guessing.
+    Ok(Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| StoreError::Corrupt(format!("hashing failed: {e}")))?
+        .to_string())
 }
 
 impl Store {
@@ -171,7 +201,8 @@ impl Store {
         let now = crate::now_ms();
         let mut stmt = self.conn.prepare(
             "SELECT name, role, created_ms,
-                    (SELECT COALESCE(MAX(locked_until_ms), 0) FROM login_failures f WHERE f.name = u.name)
+                    (SELECT COALESCE(MAX(locked_until_ms), 0) FROM login_failures f WHERE f.name = u.name),
+                    disabled, enrolment_hash IS NOT NULL
              FROM users u ORDER BY name",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -180,15 +211,19 @@ impl Store {
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, i64>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, bool>(5)?,
             ))
         })?;
         rows.map(|row| {
-            let (name, role, created_ms, locked_until) = row?;
+            let (name, role, created_ms, locked_until, disabled, enrolling) = row?;
             Ok(UserInfo {
                 role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("user {name} has role {role}")))?,
                 name,
                 created_ms,
                 locked: locked_until > now,
+                disabled,
+                enrolling,
             })
         })
         .collect()
@@ -222,12 +257,7 @@ impl Store {
             });
         }
         check_user_name(name)?;
-        let salt = SaltString::encode_b64(&crate::random_bytes::<16>()).expect("16 bytes is a valid salt");
-        // argon2id with the crate's defaults (19 MiB, 2 passes): memory-hard against offline guessing.
-        let hash = Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| StoreError::Corrupt(format!("hashing failed: {e}")))?
-            .to_string();
+        let hash = hash_secret(password)?;
         let tx = self.write_tx()?;
         let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| {
             r.get(0)
@@ -248,6 +278,139 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Adds an account whose owner sets their own password: the account gets no password, and the
+    /// one-time enrolment code returned (shown once, to be handed to the person) lets its owner set
+    /// one within [`ENROLMENT_MS`]. Whoever creates an account never knows its password.
+    pub fn add_user_enrolling(&mut self, by: &Actor, name: &str, role: Role) -> Result<String, StoreError> {
+        if role == Role::System {
+            return Err(StoreError::Forbidden {
+                actor: by.name.clone(),
+                role: by.role.as_str().into(),
+                action: "create a system user".into(),
+            });
+        }
+        if by.role != Role::System {
+            crate::Permission::ManageUsers.check(by)?;
+        }
+        check_user_name(name)?;
+        let code = enrolment_code();
+        let code_hash = hash_secret(&code)?;
+        let now = crate::now_ms();
+        let tx = self.write_tx()?;
+        let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| {
+            r.get(0)
+        })?;
+        if exists {
+            return Err(StoreError::UserExists(name.into()));
+        }
+        tx.execute(
+            "INSERT INTO users (name, role, password_hash, created_ms, enrolment_hash, enrolment_expires_ms)
+             VALUES (?1, ?2, '', ?3, ?4, ?5)",
+            params![name, role.as_str(), now, code_hash, now + ENROLMENT_MS],
+        )?;
+        crate::audit::append(
+            &tx,
+            by,
+            &format!("user.add:{}:{name}", role.as_str()),
+            None,
+            "administration",
+        )?;
+        tx.commit()?;
+        Ok(code)
+    }
+
+    /// Takes an account's password away and returns a new enrolment code for its owner to set
+    /// another (a forced change): the old password stops working at once.
+    pub fn reset_password(&mut self, by: &Actor, name: &str) -> Result<String, StoreError> {
+        crate::Permission::ManageUsers.check(by)?;
+        let code = enrolment_code();
+        let code_hash = hash_secret(&code)?;
+        let tx = self.write_tx()?;
+        let n = tx.execute(
+            "UPDATE users SET password_hash = '', enrolment_hash = ?2, enrolment_expires_ms = ?3 WHERE name = ?1",
+            params![name, code_hash, crate::now_ms() + ENROLMENT_MS],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoUser(name.into()));
+        }
+        tx.execute("DELETE FROM login_failures WHERE name = ?1", [name])?;
+        crate::audit::append(&tx, by, &format!("user.reset:{name}"), None, "administration")?;
+        tx.commit()?;
+        Ok(code)
+    }
+
+    /// Disables an account (nobody can log in as it; its sessions are the caller's to end) or
+    /// enables it again.
+    pub fn set_user_disabled(&mut self, by: &Actor, name: &str, disabled: bool) -> Result<(), StoreError> {
+        crate::Permission::ManageUsers.check(by)?;
+        if disabled && by.name == name {
+            return Err(StoreError::Invalid(
+                "an IT admin cannot disable their own account".into(),
+            ));
+        }
+        let tx = self.write_tx()?;
+        let n = tx.execute(
+            "UPDATE users SET disabled = ?2 WHERE name = ?1",
+            params![name, disabled],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoUser(name.into()));
+        }
+        let action = if disabled { "user.disable" } else { "user.enable" };
+        crate::audit::append(&tx, by, &format!("{action}:{name}"), None, "administration")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The owner of an account sets its password with their enrolment code. A wrong code counts
+    /// as a failed login from `source` (lockout and audit alike); the code works once.
+    pub fn enrol(&mut self, name: &str, code: &str, password: &str, source: Option<&str>) -> Result<Actor, StoreError> {
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(StoreError::Invalid(format!(
+                "a password has at least {MIN_PASSWORD_CHARS} characters"
+            )));
+        }
+        let mut attempt = self.begin_login(name, source)?;
+        let pending: Option<(Option<String>, i64)> = if attempt.account.is_some() {
+            self.conn
+                .query_row(
+                    "SELECT enrolment_hash, enrolment_expires_ms FROM users WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+        } else {
+            None
+        };
+        let now = crate::now_ms();
+        // Checked as a login would check a password: against the code's hash, or a dummy one.
+        let live_code = pending.and_then(|(hash, expires)| hash.filter(|_| expires > now));
+        if let Some(account) = &mut attempt.account {
+            account.1 = live_code.clone().unwrap_or_default();
+        }
+        let ok = attempt.check_password(code)? && live_code.is_some();
+        if !ok {
+            self.finish_login(attempt, false)?;
+            return Err(StoreError::WrongPassword(name.into()));
+        }
+        let hash = hash_secret(password)?;
+        {
+            let tx = self.write_tx()?;
+            tx.execute(
+                "UPDATE users SET password_hash = ?2, enrolment_hash = NULL, enrolment_expires_ms = 0 WHERE name = ?1",
+                params![name, hash],
+            )?;
+            let by = Actor {
+                name: name.into(),
+                role: Role::System,
+                source: source.map(str::to_string),
+            };
+            crate::audit::append(&tx, &by, &format!("user.enrol:{name}"), None, "authentication")?;
+            tx.commit()?;
+        }
+        self.finish_login(attempt, true)
     }
 
     /// Checks a user's password; the attempt is audited either way. After
@@ -275,16 +438,21 @@ impl Store {
             account: None,
             locked_until: 0,
             checked_at: now,
+            disabled: false,
         };
         if !valid {
             return Ok(attempt);
         }
-        attempt.account = self
+        let account: Option<(String, String, bool)> = self
             .conn
-            .query_row("SELECT role, password_hash FROM users WHERE name = ?1", [name], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT role, password_hash, disabled FROM users WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()?;
+        attempt.disabled = account.as_ref().is_some_and(|a| a.2);
+        attempt.account = account.map(|(role, hash, _)| (role, hash));
         if attempt.account.is_some() {
             let (here, addresses, everywhere): (i64, u32, i64) = self.conn.query_row(
                 "SELECT COALESCE(MAX(CASE WHEN source = ?2 THEN locked_until_ms END), 0),
@@ -314,6 +482,7 @@ impl Store {
             valid,
             account,
             locked_until,
+            disabled,
             ..
         } = attempt;
         let from = source.clone().unwrap_or_default();
@@ -339,6 +508,11 @@ impl Store {
             role,
             source,
         };
+        if disabled {
+            crate::audit::append(&tx, &actor, "login.disabled", None, "authentication")?;
+            tx.commit()?;
+            return Err(StoreError::Disabled(name));
+        }
         if locked_until > now {
             crate::audit::append(&tx, &actor, "login.locked", None, "authentication")?;
             tx.commit()?;

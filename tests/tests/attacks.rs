@@ -300,3 +300,89 @@ fn break_glass_reads_only_without_the_password_and_is_limited() {
     assert_eq!(audit.body.matches("<td>read and write (password)</td>").count(), 1);
     assert!(audit.body.contains("patient-request: Patient called about results"));
 }
+
+/// An IT admin could create a physician account with a password of their choosing and use it to
+/// open the clinic's visits. Now a new account has no password until its owner sets one with a
+/// one-time enrolment code; IT can disable, enable and reset accounts, and each event names the
+/// account.
+#[test]
+fn new_accounts_are_enrolled_by_their_owner_and_can_be_disabled_and_reset() {
+    let app = Appliance::new();
+    app.add_user("ivan", "it_admin");
+    let server = ReviewServer::plain(&app, &[]);
+    let mut ivan = Client::new(&server.url);
+    ivan.login("ivan", &password("ivan"));
+    let csrf = ivan.csrf();
+    let code_in = |r: &Reply| {
+        let at = r.body.find("id=\"enrolment-code\">").expect("the code is shown") + 20;
+        r.body[at..at + r.body[at..].find('<').unwrap()].to_string()
+    };
+    // A password IT chooses is not taken; the account waits for its owner.
+    let r = ivan.post(
+        "/admin/users",
+        &[
+            ("csrf", &csrf),
+            ("name", "drnew"),
+            ("role", "physician"),
+            ("password", "chosen by it 123"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let code = code_in(&r);
+    assert_eq!(code.len(), 16);
+    let login = |password: &str| {
+        let mut c = Client::new(&server.url);
+        let r = c.post("/login", &[("user", "drnew"), ("password", password)]);
+        (r.location.as_deref() == Some("/"), c)
+    };
+    assert!(!login("chosen by it 123").0, "IT's password opened the account");
+    let enrol = |code: &str, password: &str| {
+        Client::new(&server.url).post("/enrol", &[("user", "drnew"), ("code", code), ("password", password)])
+    };
+    assert_eq!(enrol("wrongcodewrongco", "a password of my own").status, 403);
+    assert_eq!(enrol(&code, "short").status, 400);
+    let r = enrol(&code, "a password of my own");
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(
+        enrol(&code, "another password of mine").status,
+        403,
+        "a code works once"
+    );
+    let (ok, mut drnew) = login("a password of my own");
+    assert!(ok);
+    assert_eq!(drnew.get("/inbox").status, 200);
+
+    // Disabled: the session ends and the password no longer opens the account.
+    let r = ivan.post("/admin/users/drnew/disable", &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(drnew.get("/inbox").to_login());
+    assert!(!login("a password of my own").0);
+    assert_eq!(ivan.post("/admin/users/drnew/enable", &[("csrf", &csrf)]).status, 303);
+    assert!(login("a password of my own").0);
+
+    // Reset: the old password stops working; a new code sets a new one.
+    let r = ivan.post("/admin/users/drnew/reset", &[("csrf", &csrf)]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let new_code = code_in(&r);
+    assert!(!login("a password of my own").0);
+    assert_eq!(enrol(&new_code, "a new password of mine").status, 303);
+    assert!(login("a new password of mine").0);
+
+    let actions: Vec<String> = app
+        .open_raw()
+        .prepare("SELECT action FROM audit_events WHERE action LIKE 'user.%' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for expected in [
+        "user.add:physician:drnew",
+        "user.enrol:drnew",
+        "user.disable:drnew",
+        "user.enable:drnew",
+        "user.reset:drnew",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} not in {actions:?}");
+    }
+}

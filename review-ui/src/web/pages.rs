@@ -45,6 +45,10 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/admin/compliance", get(compliance_report))
         .route("/admin/users", post(add_user))
         .route("/admin/users/{name}/unlock", post(unlock_user))
+        .route("/admin/users/{name}/disable", post(disable_user))
+        .route("/admin/users/{name}/enable", post(enable_user))
+        .route("/admin/users/{name}/reset", post(reset_password))
+        .route("/enrol", get(enrol_page).post(enrol))
         .route("/audit", get(audit_page))
         .route("/audit/export.csv", get(audit_csv))
         .route("/static/app.css", get(css))
@@ -181,6 +185,7 @@ fn login_form(notice: Markup) -> Response {
                 label { "Password" input name="password" type="password" autocomplete="current-password" required; }
                 button type="submit" { "Log in" }
             }
+            p { a href="/enrol" { "New account, or a password reset? Set your password with your enrolment code." } }
         },
     )
 }
@@ -1077,13 +1082,32 @@ async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
                         tr {
                             td { (u.name) } td { (u.role.as_str()) } td { (when(u.created_ms)) }
                             td {
+                                @if u.disabled { "disabled " }
+                                @else if u.enrolling { "waiting for enrolment " }
+                                @else if u.locked { "locked from an address " }
+                                @else { "active " }
+                                @let action = |what: &str| format!("/admin/users/{}/{what}", u.name);
                                 @if u.locked {
-                                    "locked "
-                                    form.inline method="post" action={ "/admin/users/" (u.name) "/unlock" } {
+                                    form.inline method="post" action=(action("unlock")) {
                                         input type="hidden" name="csrf" value=(user.csrf);
                                         button type="submit" { "Unlock" }
                                     }
-                                } @else { "active" }
+                                }
+                                @if u.disabled {
+                                    form.inline method="post" action=(action("enable")) {
+                                        input type="hidden" name="csrf" value=(user.csrf);
+                                        button type="submit" { "Enable" }
+                                    }
+                                } @else if u.name != user.actor.name {
+                                    form.inline method="post" action=(action("disable")) {
+                                        input type="hidden" name="csrf" value=(user.csrf);
+                                        button.danger type="submit" { "Disable" }
+                                    }
+                                }
+                                form.inline method="post" action=(action("reset")) {
+                                    input type="hidden" name="csrf" value=(user.csrf);
+                                    button type="submit" { "Reset password" }
+                                }
                             }
                         }
                     }
@@ -1092,12 +1116,12 @@ async fn admin(State(app): State<Arc<App>>, user: User) -> Page {
             form.card method="post" action="/admin/users" {
                 h3 { "Add a user" }
                 input type="hidden" name="csrf" value=(user.csrf);
-                label { "User name" input name="name" required pattern="[a-z0-9._-]{2,32}"; }
+                label { "User name" input name="name" required maxlength=(store::MAX_USER_NAME) pattern="[A-Za-z0-9._@-]+"; }
                 label { "Role" select name="role" {
                     option value="clinician" { "clinician" } option value="physician" { "physician" }
                     option value="it_admin" { "IT admin" } option value="auditor" { "auditor" }
                 } }
-                label { "Initial password (at least 12 characters)" input name="password" type="password" required minlength="12" autocomplete="new-password"; }
+                p { "The new user sets their own password with a one-time enrolment code, shown once when you add them: give it to them in person." }
                 button type="submit" { "Add user" }
             }
         },
@@ -1116,31 +1140,168 @@ struct AddUserForm {
     csrf: String,
     name: String,
     role: String,
-    password: String,
 }
 
 async fn add_user(State(app): State<Arc<App>>, user: User, Form(form): Form<AddUserForm>) -> Page {
     user.check_csrf(&form.csrf)?;
     user.require(Permission::ManageUsers)?;
     let role = Role::parse(&form.role).ok_or_else(|| WebError::BadRequest(format!("no role {}", form.role)))?;
-    if form.password.chars().count() < 12 {
-        return Err(WebError::BadRequest("passwords have at least 12 characters".into()));
-    }
-    if form.name.len() < 2
-        || form.name.len() > 32
-        || !form
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-    {
-        return Err(WebError::BadRequest(
-            "user names are 2 to 32 of a-z, 0-9, '.', '_' and '-'".into(),
-        ));
-    }
     let actor = user.actor.clone();
-    app.db(move |s| s.add_user(&actor, &form.name, role, &form.password))
-        .await?;
+    let name = form.name.clone();
+    let code = app.db(move |s| s.add_user_enrolling(&actor, &name, role)).await?;
+    Ok(enrolment_code_page(&user, &form.name, &code, "added"))
+}
+
+/// The one time an enrolment code is shown: to the IT admin who made it, to hand on in person.
+fn enrolment_code_page(user: &User, name: &str, code: &str, what: &str) -> Response {
+    let hours = store::ENROLMENT_MS / 3_600_000;
+    layout(
+        "Enrolment code",
+        Some(user),
+        false,
+        html! {
+            h1 { (name) " " (what) }
+            p { "Give this one-time code to " (name) " in person. With it they set their own password at " code { "/enrol" } " within " (hours) " hours. It is shown only now; if it is lost, reset the password again." }
+            p.code { code #enrolment-code { (code) } }
+            p { a href="/admin" { "Back to the users" } }
+        },
+    )
+}
+
+async fn disable_user(user: User, state: State<Arc<App>>, name: Path<String>, form: Form<CsrfForm>) -> Page {
+    set_disabled(user, state, name, form, true).await
+}
+
+async fn enable_user(user: User, state: State<Arc<App>>, name: Path<String>, form: Form<CsrfForm>) -> Page {
+    set_disabled(user, state, name, form, false).await
+}
+
+async fn set_disabled(
+    user: User,
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+    disabled: bool,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(Permission::ManageUsers)?;
+    let actor = user.actor.clone();
+    let target = name.clone();
+    app.db(move |s| s.set_user_disabled(&actor, &target, disabled)).await?;
+    if disabled {
+        app.sessions.end_user(&name);
+    }
     Ok(Redirect::to("/admin").into_response())
+}
+
+async fn reset_password(
+    State(app): State<Arc<App>>,
+    user: User,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(Permission::ManageUsers)?;
+    let actor = user.actor.clone();
+    let target = name.clone();
+    let code = app.db(move |s| s.reset_password(&actor, &target)).await?;
+    app.sessions.end_user(&name);
+    Ok(enrolment_code_page(&user, &name, &code, "must set a new password"))
+}
+
+async fn enrol_page() -> Response {
+    enrol_form(html! {})
+}
+
+fn enrol_form(notice: Markup) -> Response {
+    layout(
+        "Set your password",
+        None,
+        false,
+        html! {
+            h1 { "Set your password" }
+            (notice)
+            form.card method="post" action="/enrol" {
+                label { "User name" input name="user" autocomplete="username" maxlength=(store::MAX_USER_NAME) required autofocus; }
+                label { "Enrolment code (from IT)" input name="code" autocomplete="one-time-code" required; }
+                label { "New password (at least " (store::MIN_PASSWORD_CHARS) " characters)" input name="password" type="password" autocomplete="new-password" required minlength=(store::MIN_PASSWORD_CHARS); }
+                button type="submit" { "Set password and log in" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct EnrolForm {
+    user: String,
+    code: String,
+    password: String,
+}
+
+/// A new user (or one whose password IT reset) sets their password with their enrolment code and
+/// is logged in. Wrong codes count as failed logins, and slow down like them.
+async fn enrol(
+    State(app): State<Arc<App>>,
+    super::Source(source): super::Source,
+    headers: HeaderMap,
+    Form(form): Form<EnrolForm>,
+) -> Page {
+    if let Some(old) = session_token(&headers) {
+        app.sessions.end(&old);
+    }
+    if let Err(wait) = app.login_throttle.begin(source.as_deref(), Instant::now()) {
+        let seconds = wait.as_secs_f64().ceil() as u64;
+        let mut page = enrol_form(html! {
+            p.error { "Too many failed attempts from this address. Try again in " (seconds) " s." }
+        });
+        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        page.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        return Ok(page);
+    }
+    let from = source.clone();
+    let EnrolForm { user, code, password } = form;
+    let permit = app
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let result = app
+        .db(move |s| s.enrol(&user, code.trim(), &password, from.as_deref()))
+        .await;
+    drop(permit);
+    match result {
+        Ok(actor) => {
+            app.login_throttle.give_back(source.as_deref(), Instant::now());
+            let token = app.sessions.start(actor);
+            let max_age = app.config.absolute_lifetime.as_secs();
+            Ok((
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, "/".to_string()),
+                    (header::SET_COOKIE, session_cookie(&token, max_age)),
+                ],
+            )
+                .into_response())
+        }
+        Err(WebError::BadRequest(m)) if m.starts_with("a password has") => {
+            app.login_throttle.give_back(source.as_deref(), Instant::now());
+            let mut page = enrol_form(html! { p.error { (m) } });
+            *page.status_mut() = StatusCode::BAD_REQUEST;
+            Ok(page)
+        }
+        // One answer for unknown users, wrong or used codes and locked accounts.
+        Err(WebError::BadRequest(_) | WebError::Internal(_) | WebError::Forbidden(_)) => {
+            let mut page = enrol_form(html! {
+                p.error { "That user name and enrolment code do not match, or the code was used or has expired. Ask IT for a new one." }
+            });
+            *page.status_mut() = StatusCode::FORBIDDEN;
+            Ok(page)
+        }
+        Err(e) => {
+            app.login_throttle.give_back(source.as_deref(), Instant::now());
+            Err(e)
+        }
+    }
 }
 
 async fn unlock_user(

@@ -91,6 +91,14 @@ impl Sessions {
         Ok(session.clone())
     }
 
+    /// Ends every session of the user `name` (their account was disabled or its password reset).
+    pub fn end_user(&self, name: &str) {
+        self.by_token
+            .lock()
+            .expect("sessions lock")
+            .retain(|_, s| s.actor.name != name);
+    }
+
     pub fn end(&self, token: &str) {
         self.by_token.lock().expect("sessions lock").remove(token);
     }

@@ -386,3 +386,74 @@ fn new_accounts_are_enrolled_by_their_owner_and_can_be_disabled_and_reset() {
         assert!(actions.iter().any(|a| a == expected), "{expected} not in {actions:?}");
     }
 }
+
+/// One user could open any number of recording streams at once. Now four; a closed one's place
+/// comes back.
+#[test]
+fn a_user_has_at_most_four_recording_streams_open() {
+    let (app, _server, mut nina, csrf, id) = recording_visit();
+    // Opening the recorder page shows the visit's label: audited.
+    assert_eq!(nina.get(&format!("/record/{id}")).status, 200);
+    let opened: i64 = app
+        .open_raw()
+        .query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'recorder.open' AND encounter_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(opened, 1);
+    let mut open: Vec<Recorder> = (0..4).map(|_| Recorder::open(&nina, &csrf, &id).unwrap()).collect();
+    let fifth = Recorder::open(&nina, &csrf, &id);
+    let refused = fifth.as_ref().err();
+    assert!(refused.is_some_and(|e| e.contains("429")), "{refused:?}");
+    drop(open.pop());
+    let reopened = (0..40).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        Recorder::open(&nina, &csrf, &id).ok()
+    });
+    assert!(reopened.is_some(), "the closed stream's place did not come back");
+}
+
+/// A page's own two-second refresh (a visit being processed) kept an unattended session alive
+/// for ever. Now an automatic refresh is not activity, and the idle logoff comes.
+#[test]
+fn an_automatic_refresh_does_not_keep_an_idle_session_alive() {
+    let app = Appliance::new();
+    app.add_user(CLINICIAN, "clinician");
+    let server = ReviewServer::plain(&app, &[("SCRIBE_WEB_IDLE_TIMEOUT", "2s")]);
+    let mut nina = Client::new(&server.url);
+    nina.login(CLINICIAN, &password(CLINICIAN));
+    let replies: Vec<Reply> = (0..7)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            nina.get("/inbox?auto-refresh=1")
+        })
+        .collect();
+    assert_eq!(replies[0].status, 200, "a refresh within the idle time is served");
+    let last = replies.last().unwrap();
+    assert!(
+        last.to_login(),
+        "3.5 s of refreshes kept the session alive: {}",
+        last.status
+    );
+    // The page that refreshes itself carries the marker.
+    let mut page = Client::new(&server.url);
+    page.login(CLINICIAN, &password(CLINICIAN));
+    let csrf = page.csrf();
+    let r = page.post(
+        "/record",
+        &[
+            ("csrf", &csrf),
+            ("label", "Room 2"),
+            ("template", "soap"),
+            ("physician", ""),
+        ],
+    );
+    let id = r.location.unwrap().trim_start_matches("/record/").to_string();
+    let mut recorder = Recorder::open(&page, &csrf, &id).unwrap();
+    assert_eq!(recorder.send(0, &[100; 16_000]).unwrap()["ack"], 0);
+    assert_eq!(recorder.stop().unwrap()["done"], true);
+    let processing = page.get(&format!("/encounters/{id}"));
+    assert!(processing.body.contains("url=?auto-refresh=1"), "{}", processing.body);
+}

@@ -28,6 +28,44 @@ pub const MAX_CHUNK_SAMPLES: usize = 16_000;
 /// The largest WebSocket message a recorder sends (a sequence number and a second of samples):
 /// anything bigger is refused as it arrives, not buffered first.
 const MAX_CHUNK_BYTES: usize = 4 + 2 * MAX_CHUNK_SAMPLES;
+/// Recording streams one user may have open at once (a room's tablet, a phone, a retry or two).
+pub const MAX_STREAMS_PER_USER: usize = 4;
+
+/// One of a user's open recording streams, counted while it lives.
+struct StreamSlot {
+    app: Arc<App>,
+    user: String,
+}
+
+impl StreamSlot {
+    fn take(app: &Arc<App>, user: &str) -> Result<StreamSlot, WebError> {
+        let mut open = app.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(user.to_string()).or_insert(0);
+        if *n >= MAX_STREAMS_PER_USER {
+            return Err(WebError::TooMany(format!(
+                "{user} already has {MAX_STREAMS_PER_USER} recording streams open; close a recorder page first"
+            )));
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            app: Arc::clone(app),
+            user: user.to_string(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.app.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
 /// A visit label names a room and a time; it is shown in every list, so it stays short.
 pub const MAX_LABEL_CHARS: usize = 120;
 /// The most a text field of the upload form (label, template, physician, token) may hold.
@@ -212,7 +250,10 @@ pub(super) async fn recorder(State(app): State<Arc<App>>, user: User, Path(id): 
                     action: format!("record into encounter {target}"),
                 });
             }
-            s.encounter(&target)
+            // The page shows the visit's label, which may identify the patient.
+            let encounter = s.encounter(&target)?;
+            s.audit(&actor, "recorder.open", Some(&target), "treatment")?;
+            Ok(encounter)
         })
         .await?;
     if encounter.state != EncounterState::Recording {
@@ -284,11 +325,15 @@ pub(super) async fn stream(
     })
     .await?;
     let ws = ws.map_err(|_| WebError::BadRequest("this address takes a WebSocket from the recorder page".into()))?;
+    let slot = StreamSlot::take(&app, &user.actor.name)?;
     let (actor, token) = (user.actor.clone(), user.token.clone());
     Ok(ws
         .max_message_size(MAX_CHUNK_BYTES)
         .max_frame_size(MAX_CHUNK_BYTES)
-        .on_upgrade(move |socket| stream_session(app, actor, token, id, socket)))
+        .on_upgrade(move |socket| async move {
+            stream_session(app, actor, token, id, socket).await;
+            drop(slot);
+        }))
 }
 
 /// Commits each chunk, then acknowledges it; "stop" finishes the recording. Each message is taken
@@ -343,6 +388,7 @@ fn error_text(e: WebError) -> String {
         | WebError::Conflict(m)
         | WebError::BadRequest(m)
         | WebError::TooLarge(m)
+        | WebError::TooMany(m)
         | WebError::Gone(m)
         | WebError::Unprocessable(m) => m,
         WebError::Upstream(m) | WebError::Internal(m) => {

@@ -10,6 +10,9 @@ mod pages;
 mod session;
 mod throttle;
 
+/// The query a page's automatic refresh carries (see `pages::layout`).
+pub(crate) const AUTO_REFRESH: &str = "auto-refresh=1";
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -102,6 +105,8 @@ pub struct App {
     store: Mutex<Store>,
     sessions: Sessions,
     login_throttle: throttle::LoginThrottle,
+    /// Recording streams open per user (see `capture::StreamSlot`).
+    streams: Mutex<std::collections::HashMap<String, usize>>,
     /// Password checks (argon2, ~19 MiB and tens of milliseconds each) run at most this many at
     /// once, outside the store's lock.
     password_checks: tokio::sync::Semaphore,
@@ -114,6 +119,7 @@ impl App {
             store: Mutex::new(store),
             sessions: Sessions::new(config.idle_timeout, config.absolute_lifetime),
             login_throttle: throttle::LoginThrottle::default(),
+            streams: Mutex::default(),
             password_checks: tokio::sync::Semaphore::new(2),
             config,
         })
@@ -275,6 +281,8 @@ pub enum WebError {
     BadRequest(String),
     /// An upload over the configured size or length.
     TooLarge(String),
+    /// More of something at once than one user may have (recording streams).
+    TooMany(String),
     /// Deleted on purpose (the retention policy); it will not come back.
     Gone(String),
     /// An upload that is not a usable recording (not audio, damaged, cut off).
@@ -323,6 +331,7 @@ impl IntoResponse for WebError {
             WebError::Conflict(m) => (StatusCode::CONFLICT, "Cannot do that now", m),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m),
             WebError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "Recording too large", m),
+            WebError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "Too many at once", m),
             WebError::Gone(m) => (StatusCode::GONE, "Deleted", m),
             WebError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, "Recording not usable", m),
             WebError::Upstream(m) => (StatusCode::BAD_GATEWAY, "Not sent", m),
@@ -421,7 +430,18 @@ impl FromRequestParts<Arc<App>> for User {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         let token = session_token(&parts.headers).ok_or(WebError::LoginRequired(NoSession::Missing))?;
-        let session = app.sessions.touch(&token).map_err(WebError::LoginRequired)?;
+        // A page refreshing itself (a visit being processed) is not the user at work: it must not
+        // keep an unattended session from logging off.
+        let automatic = parts
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == AUTO_REFRESH));
+        let session = if automatic {
+            app.sessions.peek(&token)
+        } else {
+            app.sessions.touch(&token)
+        }
+        .map_err(WebError::LoginRequired)?;
         // The address of this request, not of the login: a session used from elsewhere shows.
         let mut actor = session.actor;
         actor.source = Source::of(parts).0;

@@ -90,7 +90,7 @@ pub(super) fn layout(title: &str, user: Option<&User>, refresh: bool, body: Mark
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                @if refresh { meta http-equiv="refresh" content="2"; }
+                @if refresh { meta http-equiv="refresh" content={ "2; url=?" (super::AUTO_REFRESH) }; }
                 title { (title) " · Scribe" }
                 link rel="stylesheet" href="/static/app.css";
                 script src="/static/app.js" defer {}

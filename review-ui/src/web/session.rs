@@ -91,6 +91,21 @@ impl Sessions {
         Ok(session.clone())
     }
 
+    /// The live session for `token`, without restarting its idle timer: for requests a page makes
+    /// by itself (its automatic refresh), which are not the user's activity.
+    pub fn peek(&self, token: &str) -> Result<Session, NoSession> {
+        let now = Instant::now();
+        let mut map = self.by_token.lock().expect("sessions lock");
+        let Some(session) = map.get(token) else {
+            return Err(NoSession::Missing);
+        };
+        if self.expired(session, now) {
+            map.remove(token);
+            return Err(NoSession::Expired);
+        }
+        Ok(session.clone())
+    }
+
     /// Ends every session of the user `name` (their account was disabled or its password reset).
     pub fn end_user(&self, name: &str) {
         self.by_token

@@ -248,42 +248,36 @@ impl Store {
         Ok(())
     }
 
+    /// Adds an account with the password given (the box's own console, where the person types
+    /// it themselves).
     pub fn add_user(&mut self, by: &Actor, name: &str, role: Role, password: &str) -> Result<(), StoreError> {
-        if role == Role::System {
-            return Err(StoreError::Forbidden {
-                actor: by.name.clone(),
-                role: by.role.as_str().into(),
-                action: "create a system user".into(),
-            });
-        }
-        check_user_name(name)?;
         let hash = hash_secret(password)?;
-        let tx = self.write_tx()?;
-        let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| {
-            r.get(0)
-        })?;
-        if exists {
-            return Err(StoreError::UserExists(name.into()));
-        }
-        tx.execute(
-            "INSERT INTO users (name, role, password_hash, created_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![name, role.as_str(), hash, crate::now_ms()],
-        )?;
-        crate::audit::append(
-            &tx,
-            by,
-            &format!("user.add:{}:{name}", role.as_str()),
-            None,
-            "administration",
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.insert_account(by, name, role, &hash, None)
     }
 
     /// Adds an account whose owner sets their own password: the account gets no password, and the
     /// one-time enrolment code returned (shown once, to be handed to the person) lets its owner set
     /// one within [`ENROLMENT_MS`]. Whoever creates an account never knows its password.
     pub fn add_user_enrolling(&mut self, by: &Actor, name: &str, role: Role) -> Result<String, StoreError> {
+        if by.role != Role::System {
+            crate::Permission::ManageUsers.check(by)?;
+        }
+        let code = enrolment_code();
+        let code_hash = hash_secret(&code)?;
+        self.insert_account(by, name, role, "", Some(&code_hash))?;
+        Ok(code)
+    }
+
+    /// One new account, audited with its name and role; `enrolment` is the hash of its one-time
+    /// code when it has no password yet (`password_hash` empty).
+    fn insert_account(
+        &mut self,
+        by: &Actor,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+        enrolment: Option<&str>,
+    ) -> Result<(), StoreError> {
         if role == Role::System {
             return Err(StoreError::Forbidden {
                 actor: by.name.clone(),
@@ -291,12 +285,7 @@ impl Store {
                 action: "create a system user".into(),
             });
         }
-        if by.role != Role::System {
-            crate::Permission::ManageUsers.check(by)?;
-        }
         check_user_name(name)?;
-        let code = enrolment_code();
-        let code_hash = hash_secret(&code)?;
         let now = crate::now_ms();
         let tx = self.write_tx()?;
         let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| {
@@ -307,8 +296,15 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO users (name, role, password_hash, created_ms, enrolment_hash, enrolment_expires_ms)
-             VALUES (?1, ?2, '', ?3, ?4, ?5)",
-            params![name, role.as_str(), now, code_hash, now + ENROLMENT_MS],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                name,
+                role.as_str(),
+                password_hash,
+                now,
+                enrolment,
+                if enrolment.is_some() { now + ENROLMENT_MS } else { 0 }
+            ],
         )?;
         crate::audit::append(
             &tx,
@@ -318,7 +314,7 @@ impl Store {
             "administration",
         )?;
         tx.commit()?;
-        Ok(code)
+        Ok(())
     }
 
     /// Takes an account's password away and returns a new enrolment code for its owner to set

@@ -211,29 +211,13 @@ async fn login(
         app.sessions.end(&old);
     }
     if let Err(wait) = app.login_throttle.begin(source.as_deref(), Instant::now()) {
-        let seconds = wait.as_secs_f64().ceil() as u64;
-        let mut page = login_form(html! {
-            p.error { "Too many failed logins from this address. Try again in " (seconds) " s." }
-        });
-        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        page.headers_mut().insert(header::RETRY_AFTER, seconds.into());
-        return Ok(page);
+        return Ok(turned_away(login_form, "logins", wait));
     }
     let LoginForm { user, password } = form;
     match check_login(&app, user, password, source.clone()).await {
         Ok(actor) => {
             app.login_throttle.give_back(source.as_deref(), Instant::now());
-            tracing::info!(user = %actor.name, "login");
-            let token = app.sessions.start(actor);
-            let max_age = app.config.absolute_lifetime.as_secs();
-            Ok((
-                StatusCode::SEE_OTHER,
-                [
-                    (header::LOCATION, "/".to_string()),
-                    (header::SET_COOKIE, session_cookie(&token, max_age)),
-                ],
-            )
-                .into_response())
+            Ok(logged_in(&app, actor))
         }
         // One answer for unknown users, wrong passwords and locked accounts: no user enumeration.
         Err(WebError::BadRequest(_) | WebError::Internal(_) | WebError::Forbidden(_)) => {
@@ -244,6 +228,33 @@ async fn login(
             Err(e)
         }
     }
+}
+
+/// The answer to an address that must wait before trying again (`web/throttle.rs`): `form` again,
+/// with how long, as 429 with Retry-After.
+fn turned_away(form: fn(Markup) -> Response, what: &str, wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs_f64().ceil() as u64;
+    let mut page = form(html! {
+        p.error { "Too many failed " (what) " from this address. Try again in " (seconds) " s." }
+    });
+    *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    page.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+    page
+}
+
+/// A new session for `actor`, and the way to the start page.
+fn logged_in(app: &App, actor: Actor) -> Response {
+    tracing::info!(user = %actor.name, "login");
+    let token = app.sessions.start(actor);
+    let max_age = app.config.absolute_lifetime.as_secs();
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/".to_string()),
+            (header::SET_COOKIE, session_cookie(&token, max_age)),
+        ],
+    )
+        .into_response()
 }
 
 /// A login in three steps, so that the password check (argon2) holds neither the store nor an
@@ -1250,13 +1261,7 @@ async fn enrol(
         app.sessions.end(&old);
     }
     if let Err(wait) = app.login_throttle.begin(source.as_deref(), Instant::now()) {
-        let seconds = wait.as_secs_f64().ceil() as u64;
-        let mut page = enrol_form(html! {
-            p.error { "Too many failed attempts from this address. Try again in " (seconds) " s." }
-        });
-        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        page.headers_mut().insert(header::RETRY_AFTER, seconds.into());
-        return Ok(page);
+        return Ok(turned_away(enrol_form, "attempts", wait));
     }
     let from = source.clone();
     let EnrolForm { user, code, password } = form;
@@ -1272,16 +1277,7 @@ async fn enrol(
     match result {
         Ok(actor) => {
             app.login_throttle.give_back(source.as_deref(), Instant::now());
-            let token = app.sessions.start(actor);
-            let max_age = app.config.absolute_lifetime.as_secs();
-            Ok((
-                StatusCode::SEE_OTHER,
-                [
-                    (header::LOCATION, "/".to_string()),
-                    (header::SET_COOKIE, session_cookie(&token, max_age)),
-                ],
-            )
-                .into_response())
+            Ok(logged_in(&app, actor))
         }
         Err(WebError::BadRequest(m)) if m.starts_with("a password has") => {
             app.login_throttle.give_back(source.as_deref(), Instant::now());

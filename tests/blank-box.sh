@@ -57,7 +57,7 @@ size() { du -sxb "$ROOT/$1" 2>/dev/null | cut -f1 || echo 0; }
 mark() {
     {
         echo "== after $1: $(date -u +%FT%TZ)"
-        echo "disk used by the box (less the toolchain): $(du -sxb --exclude=./root/.rustup "$ROOT" | cut -f1)"
+        echo "disk used by the box (less the toolchain): $(cd "$ROOT" && du -sxb --exclude=./root/.rustup . | cut -f1)"
         for d in var/cache/apt/archives root/.cargo/registry/cache root/.cache/scribe/models \
             root/.cache/scribe/target root/scribe/target root/.cache/pip; do
             echo "$d: $(size "$d")"

@@ -129,6 +129,26 @@ pub fn user_add(ctx: &Context, name: &str, role: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `scribe user disable|enable NAME` at the box's console. A running daemon keeps the sessions it
+/// has until they end; `/admin` ends them at once.
+pub fn user_set_disabled(ctx: &Context, name: &str, disabled: bool) -> Result<ExitCode> {
+    ctx.open_store()?.set_user_disabled(&local_operator(), name, disabled)?;
+    eprintln!("{name} is {}", if disabled { "disabled" } else { "enabled" });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scribe user reset NAME`: the enrolment code goes to stdout, to be handed to the person.
+pub fn user_reset(ctx: &Context, name: &str) -> Result<ExitCode> {
+    let code = ctx.open_store()?.reset_password(&local_operator(), name)?;
+    eprintln!(
+        "{name}'s password no longer works. Give them this one-time code in person; they set a new \
+         password with it at /enrol within {} hours:",
+        store::ENROLMENT_MS / 3_600_000
+    );
+    println!("{code}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn models_install(ctx: &Context, profile: Option<&str>) -> Result<ExitCode> {
     let profile = profile.unwrap_or(&ctx.config.profile);
     let (asr, llm) = ctx.manifest.profile(profile)?;

@@ -315,6 +315,13 @@ enum UserCommand {
         #[arg(long)]
         role: String,
     },
+    /// Disable an account: nobody can log in as it until it is enabled again.
+    Disable { name: String },
+    /// Enable a disabled account.
+    Enable { name: String },
+    /// Take an account's password away and print a one-time enrolment code with which its owner
+    /// sets a new one (at /enrol in the review app).
+    Reset { name: String },
 }
 
 #[derive(Subcommand)]
@@ -471,9 +478,12 @@ fn main() -> ExitCode {
                 force,
             },
         ),
-        Command::User {
-            command: UserCommand::Add { name, role },
-        } => commands::user_add(&ctx, &name, &role),
+        Command::User { command } => match command {
+            UserCommand::Add { name, role } => commands::user_add(&ctx, &name, &role),
+            UserCommand::Disable { name } => commands::user_set_disabled(&ctx, &name, true),
+            UserCommand::Enable { name } => commands::user_set_disabled(&ctx, &name, false),
+            UserCommand::Reset { name } => commands::user_reset(&ctx, &name),
+        },
         Command::Models { command } => match command {
             ModelsCommand::Install { profile } => commands::models_install(&ctx, profile.as_deref()),
             ModelsCommand::Verify { profile } => commands::models_verify(&ctx, profile.as_deref()),

@@ -2,8 +2,8 @@
 //! loopback: every bound on outside input (user names, login attempts, uploads, the recording
 //! stream, playback ranges, form fields) is a test that does what an attacker would.
 
-use tests::Appliance;
 use tests::web::{Client, Recorder, Reply, ReviewServer};
+use tests::{Appliance, text};
 
 const AUDITOR: &str = "alma";
 const CLINICIAN: &str = "nina";
@@ -367,6 +367,21 @@ fn new_accounts_are_enrolled_by_their_owner_and_can_be_disabled_and_reset() {
     assert!(!login("a password of my own").0);
     assert_eq!(enrol(&new_code, "a new password of mine").status, 303);
     assert!(login("a new password of mine").0);
+
+    // The same at the box's console.
+    let cli = |args: &[&str]| {
+        let out = app.run(args, None);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    cli(&["user", "disable", "drnew"]);
+    assert!(!login("a new password of mine").0);
+    cli(&["user", "enable", "drnew"]);
+    assert!(login("a new password of mine").0);
+    let console_code = cli(&["user", "reset", "drnew"]);
+    assert_eq!(console_code.len(), 16, "{console_code}");
+    assert!(!login("a new password of mine").0);
+    assert_eq!(enrol(&console_code, "set at the console's code").status, 303);
 
     let actions: Vec<String> = app
         .open_raw()

@@ -32,21 +32,6 @@ impl Pcm16k {
     }
 }
 
-/// Audio before mixing: interleaved frames of `channels` samples at `rate` (see
-/// [`speakers::channel_track`]; uploads are mixed down as they decode and never held like this).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Interleaved {
-    pub samples: Vec<f32>,
-    pub channels: usize,
-    pub rate: u32,
-}
-
-impl Interleaved {
-    pub fn frames(&self) -> usize {
-        self.samples.len() / self.channels.max(1)
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     #[error("the file is empty")]

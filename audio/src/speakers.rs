@@ -5,7 +5,7 @@
 //! or an adult and a child); two voices of similar pitch give `None` for every span rather than a
 //! guess. Which voice is the clinician is decided by the caller (see `capture.speaker_roles`).
 
-use crate::{Interleaved, TARGET_RATE};
+use crate::TARGET_RATE;
 
 /// One of the two voices of a visit: the left channel or the voice heard first, and the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,16 +20,8 @@ pub const TRACK_FRAME_MS: u64 = 100;
 pub const NEITHER: u8 = u8::MAX;
 
 /// Per 100 ms of a stereo recording, which channel is clearly louder (0 = left, 1 = right, or
-/// [`NEITHER`]). `None` for a mono recording, or a "stereo" one whose channels carry the same
-/// signal.
-pub fn channel_track(audio: &Interleaved) -> Option<Vec<u8>> {
-    let mut tracker = ChannelTracker::new(audio.channels, audio.rate)?;
-    tracker.push(&audio.samples);
-    tracker.finish()
-}
-
-/// [`channel_track`] over audio that arrives a buffer at a time (an upload as it is decoded): the
-/// same track, without holding the recording.
+/// [`NEITHER`]), taken a buffer at a time as the recording decodes. `None` at the end for a mono
+/// recording, or a "stereo" one whose channels carry the same signal.
 #[derive(Debug, Clone)]
 pub struct ChannelTracker {
     channels: usize,
@@ -111,7 +103,7 @@ pub fn voices(spans: &[(u64, u64)], pcm: &[i16], track: Option<&[u8]>) -> Vec<Op
     }
 }
 
-/// The voice speaking in each span, from a recording's channel track (see [`channel_track`]).
+/// The voice speaking in each span, from a recording's channel track (see [`ChannelTracker`]).
 pub fn voices_by_channel(spans: &[(u64, u64)], track: &[u8]) -> Vec<Option<Voice>> {
     spans.iter().map(|&(s, e)| by_channel(track, s, e)).collect()
 }
@@ -313,22 +305,18 @@ mod tests {
         for &s in &loud {
             samples.extend([f32::from(s) / 4.0 / 32768.0, f32::from(s) / 32768.0]);
         }
-        let stereo = Interleaved {
-            samples,
-            channels: 2,
-            rate: 16_000,
+        let channel_track = |interleaved: &[f32]| {
+            let mut tracker = ChannelTracker::new(2, 16_000).expect("two channels");
+            tracker.push(interleaved);
+            tracker.finish()
         };
-        let track = channel_track(&stereo).expect("a stereo track");
+        let track = channel_track(&samples).expect("a stereo track");
         assert_eq!(track.len(), 20);
         assert_eq!(
             voices(&[(0, 1000), (1000, 2000)], &[], Some(&track)),
             vec![Some(Voice::First), Some(Voice::Second)]
         );
-        let mono_as_stereo = Interleaved {
-            samples: loud.iter().flat_map(|&s| [f32::from(s) / 32768.0; 2]).collect(),
-            channels: 2,
-            rate: 16_000,
-        };
+        let mono_as_stereo: Vec<f32> = loud.iter().flat_map(|&s| [f32::from(s) / 32768.0; 2]).collect();
         assert_eq!(channel_track(&mono_as_stereo), None);
     }
 }

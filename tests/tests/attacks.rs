@@ -22,9 +22,14 @@ fn chunks_stored(app: &Appliance, id: &str) -> i64 {
 
 /// An appliance with a clinician logged in, and a visit of hers open for recording.
 fn recording_visit() -> (Appliance, ReviewServer, Client, String, String) {
+    recording_visit_with(&[])
+}
+
+/// [`recording_visit`], the review app run with `env`.
+fn recording_visit_with(env: &[(&str, &str)]) -> (Appliance, ReviewServer, Client, String, String) {
     let app = Appliance::new();
     app.add_user(CLINICIAN, "clinician");
-    let server = ReviewServer::plain(&app, &[]);
+    let server = ReviewServer::plain(&app, env);
     let mut nina = Client::new(&server.url);
     nina.login(CLINICIAN, &password(CLINICIAN));
     let csrf = nina.csrf();
@@ -434,11 +439,7 @@ fn a_user_has_at_most_four_recording_streams_open() {
 /// for ever. Now an automatic refresh is not activity, and the idle logoff comes.
 #[test]
 fn an_automatic_refresh_does_not_keep_an_idle_session_alive() {
-    let app = Appliance::new();
-    app.add_user(CLINICIAN, "clinician");
-    let server = ReviewServer::plain(&app, &[("SCRIBE_WEB_IDLE_TIMEOUT", "2s")]);
-    let mut nina = Client::new(&server.url);
-    nina.login(CLINICIAN, &password(CLINICIAN));
+    let (_app, server, mut nina, _, id) = recording_visit_with(&[("SCRIBE_WEB_IDLE_TIMEOUT", "2s")]);
     let replies: Vec<Reply> = (0..7)
         .map(|_| {
             std::thread::sleep(std::time::Duration::from_millis(500));
@@ -456,16 +457,6 @@ fn an_automatic_refresh_does_not_keep_an_idle_session_alive() {
     let mut page = Client::new(&server.url);
     page.login(CLINICIAN, &password(CLINICIAN));
     let csrf = page.csrf();
-    let r = page.post(
-        "/record",
-        &[
-            ("csrf", &csrf),
-            ("label", "Room 2"),
-            ("template", "soap"),
-            ("physician", ""),
-        ],
-    );
-    let id = r.location.unwrap().trim_start_matches("/record/").to_string();
     let mut recorder = Recorder::open(&page, &csrf, &id).unwrap();
     assert_eq!(recorder.send(0, &[100; 16_000]).unwrap()["ack"], 0);
     assert_eq!(recorder.stop().unwrap()["done"], true);

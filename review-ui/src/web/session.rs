@@ -78,6 +78,16 @@ impl Sessions {
 
     /// The live session for `token`, touched (idle timer restarted).
     pub fn touch(&self, token: &str) -> Result<Session, NoSession> {
+        self.live(token, true)
+    }
+
+    /// The live session for `token`, without restarting its idle timer: for requests a page makes
+    /// by itself (its automatic refresh), which are not the user's activity.
+    pub fn peek(&self, token: &str) -> Result<Session, NoSession> {
+        self.live(token, false)
+    }
+
+    fn live(&self, token: &str, activity: bool) -> Result<Session, NoSession> {
         let now = Instant::now();
         let mut map = self.by_token.lock().expect("sessions lock");
         let Some(session) = map.get_mut(token) else {
@@ -87,21 +97,8 @@ impl Sessions {
             map.remove(token);
             return Err(NoSession::Expired);
         }
-        session.last_seen = now;
-        Ok(session.clone())
-    }
-
-    /// The live session for `token`, without restarting its idle timer: for requests a page makes
-    /// by itself (its automatic refresh), which are not the user's activity.
-    pub fn peek(&self, token: &str) -> Result<Session, NoSession> {
-        let now = Instant::now();
-        let mut map = self.by_token.lock().expect("sessions lock");
-        let Some(session) = map.get(token) else {
-            return Err(NoSession::Missing);
-        };
-        if self.expired(session, now) {
-            map.remove(token);
-            return Err(NoSession::Expired);
+        if activity {
+            session.last_seen = now;
         }
         Ok(session.clone())
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use firmware::Manifest;
 use serde_json::json;
-use store::{Actor, NewEncounter, Role, State, Store, Verification};
+use store::{Actor, NewEncounter, Role, State, Store, StoreError, Verification};
 
 /// How often the daemon applies the retention policy.
 const RETENTION_EVERY: Duration = Duration::from_secs(10 * 60);
@@ -433,17 +433,85 @@ pub fn show(ctx: &Context, id: &str, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn sign(ctx: &Context, id: &str, user: &str) -> Result<ExitCode> {
+pub fn sign(ctx: &Context, id: &str, user: &str, acknowledge_flags: bool) -> Result<ExitCode> {
     let mut store = ctx.open_store()?;
     store.encounter(id)?;
     let password = read_password(&format!("Password for {user} (signing encounter {id}): "))?;
     let signer = store.authenticate(user, &password, Some("local"))?;
+    // Who may not sign is told so before anything of the draft is read.
+    store::Permission::SignNotes.check(&signer)?;
+    let (version, mut draft) = store
+        .latest_draft(&signer, id, "signing")?
+        .ok_or_else(|| StoreError::NoDraft(id.into()))?;
+    let open = open_flags(&draft);
+    if !open.is_empty() {
+        for (i, (where_, sentence, flag)) in open.iter().enumerate() {
+            eprintln!(
+                "⚑ {}. {where_}: {sentence:?}\n     {}: {:?}",
+                i + 1,
+                flag.kind.describe(),
+                flag.term
+            );
+        }
+        if !acknowledge_flags {
+            anyhow::bail!(
+                "{} open flag(s) above: check each against the transcript (`scribe show {id}`), edit the draft in \
+                 the review app, or rerun with --acknowledge-flags to let them stand in your name",
+                open.len()
+            );
+        }
+        let count = open.len();
+        for flag in draft_flags_mut(&mut draft) {
+            if flag.acknowledged_by.is_none() {
+                flag.acknowledged_by = Some(signer.name.clone());
+            }
+        }
+        store.save_edited_draft(&signer, id, version, &draft)?;
+        eprintln!("acknowledged {count} flag(s) as {}", signer.name);
+    }
     let note = store.sign(&signer, id)?;
     eprintln!(
         "signed encounter {id} as {} (sha256 {}, key {})",
         note.signer, note.sha256, note.key_id
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The draft's open flags, note first, each with where it is and its sentence.
+fn open_flags(draft: &protocol::Draft) -> Vec<(String, String, protocol::Flag)> {
+    let mut out = Vec::new();
+    let mut collect = |doc: &protocol::Draft, prefix: &str| {
+        for section in &doc.sections {
+            for s in &section.sentences {
+                for f in s.flags.iter().filter(|f| f.acknowledged_by.is_none()) {
+                    out.push((format!("{prefix}{}", section.name), s.text.clone(), f.clone()));
+                }
+            }
+        }
+    };
+    collect(draft, "");
+    if let Some(p) = draft.patient_instructions.as_deref() {
+        collect(p, "Patient instructions / ");
+    }
+    out
+}
+
+fn draft_flags_mut(draft: &mut protocol::Draft) -> Vec<&mut protocol::Flag> {
+    let (note, instructions) = (&mut draft.sections, draft.patient_instructions.as_deref_mut());
+    let mut flags: Vec<&mut protocol::Flag> = note
+        .iter_mut()
+        .flat_map(|s| s.sentences.iter_mut())
+        .flat_map(|s| s.flags.iter_mut())
+        .collect();
+    if let Some(p) = instructions {
+        flags.extend(
+            p.sections
+                .iter_mut()
+                .flat_map(|s| s.sentences.iter_mut())
+                .flat_map(|s| s.flags.iter_mut()),
+        );
+    }
+    flags
 }
 
 pub fn verify(ctx: &Context, id: &str) -> Result<ExitCode> {

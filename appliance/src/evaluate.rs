@@ -36,6 +36,10 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
 
     let scratch = tempfile::tempdir()?;
     let mut results = Vec::new();
+    // Each draft as the reviewer would read it (sentences, citations, flags): the examples behind
+    // the report's numbers. ACI-Bench is public data; a clinic's visits never go through here.
+    let drafts_dir = args.out.join(format!("aci-bench-{}-drafts", args.split));
+    std::fs::create_dir_all(&drafts_dir).with_context(|| format!("cannot create {}", drafts_dir.display()))?;
     for enc in encounters.iter().take(args.limit.unwrap_or(usize::MAX)) {
         let started = Instant::now();
         let (dialogue, planted) = if args.planted {
@@ -83,6 +87,15 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
                     &transcript,
                 );
                 r.seconds = seconds;
+                r.facts = Some(eval::facts::score(&transcript, &enc.note, &draft));
+                std::fs::write(
+                    drafts_dir.join(format!("{}.txt", enc.encounter_id)),
+                    format!(
+                        "{}\n\n# Transcript\n\n{}",
+                        review_ui::draft_text(&draft),
+                        review_ui::transcript_text(&transcript)
+                    ),
+                )?;
                 r.prompt_tokens = stats.prompt_tokens;
                 r.generated_tokens = stats.generated_tokens;
                 r.wer = wer;
@@ -98,14 +111,21 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
             }
             Err(e) => failed(&enc.encounter_id, seconds, e),
         };
+        let facts = result.facts.clone().unwrap_or_default();
         eprintln!(
-            "{}: {:.0} s, R-1 {:.3}, R-L {:.3}, {} sentences, {} flagged, {:?}",
+            "{}: {:.0} s, R-1 {:.3}, R-L {:.3}, {} sentences, {} flagged, facts {} (invented {}, {} flagged; wrong {}; omitted {} of {}), {:?}",
             result.id,
             result.seconds,
             result.full.rouge1,
             result.full.rouge_l,
             result.sentences,
             result.flagged,
+            facts.draft,
+            facts.invented,
+            facts.invented_flagged,
+            facts.wrong,
+            facts.omitted,
+            facts.important,
             result.outcome
         );
         results.push(result);
@@ -144,11 +164,18 @@ pub fn aci_bench(ctx: &Context, args: &AciBenchArgs<'_>) -> Result<ExitCode> {
     );
     std::fs::write(args.out.join(format!("{stem}.md")), md)?;
     std::fs::write(args.out.join(format!("{stem}.svg")), eval::report::svg(&results))?;
+    let f = &summary.facts;
+    let rate = |a: usize, b: usize| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
     let headline = format!(
-        "ROUGE-1/2/L {:.2}/{:.2}/{:.2}; completeness {:.0} %; cited {:.0} %; flagged {:.0} %; off-template {}; failed {}; {:.1} s per encounter",
+        "ROUGE-1/2/L {:.2}/{:.2}/{:.2}; facts: invented {:.2} % ({} of {} flagged), wrong {:.2} %, omitted {:.2} %; completeness {:.0} %; cited {:.0} %; flagged {:.0} %; off-template {}; failed {}; {:.1} s per encounter",
         summary.full.rouge1 * 100.0,
         summary.full.rouge2 * 100.0,
         summary.full.rouge_l * 100.0,
+        rate(f.invented, f.draft),
+        f.invented_flagged,
+        f.invented,
+        rate(f.wrong, f.draft),
+        rate(f.omitted, f.important),
         summary.completeness * 100.0,
         summary.cited_share * 100.0,
         summary.flagged_share * 100.0,
@@ -406,17 +433,7 @@ fn score(
             ));
         }
     }
-    let unsupported = |s: &&protocol::Sentence| {
-        s.flags.iter().any(|f| {
-            matches!(
-                f.kind,
-                FlagKind::UnsupportedNumber
-                    | FlagKind::UnsupportedMedication
-                    | FlagKind::UnsupportedLaterality
-                    | FlagKind::NegationMismatch
-            )
-        })
-    };
+    let unsupported = |s: &&protocol::Sentence| s.flags.iter().any(|f| f.kind.is_support());
     EncounterResult {
         id: id.to_string(),
         outcome: Outcome::Drafted,
@@ -435,6 +452,7 @@ fn score(
         generated_tokens: 0,
         wer: None,
         planted: None,
+        facts: None,
     }
 }
 
@@ -457,6 +475,7 @@ fn failed(id: &str, seconds: f64, e: DraftError) -> EncounterResult {
         generated_tokens: 0,
         wer: None,
         planted: None,
+        facts: None,
     }
 }
 

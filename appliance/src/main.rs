@@ -141,11 +141,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Sign an encounter's draft (physicians only; password from stdin or a prompt).
+    /// Sign an encounter's draft (physicians only; password from stdin or a prompt). Refused while
+    /// a flag is open: the flags are listed, to be checked against the transcript (`scribe show`).
     Sign {
         id: String,
         #[arg(long)]
         user: String,
+        /// Acknowledge, in your name, each open flag listed (you checked them and let the
+        /// sentences stand); the signed note records each one.
+        #[arg(long)]
+        acknowledge_flags: bool,
     },
     /// Check a signed note's hash and signature.
     Verify { id: String },
@@ -521,7 +526,11 @@ fn main() -> ExitCode {
             },
         ),
         Command::Show { id, json } => commands::show(&ctx, &id, json),
-        Command::Sign { id, user } => commands::sign(&ctx, &id, &user),
+        Command::Sign {
+            id,
+            user,
+            acknowledge_flags,
+        } => commands::sign(&ctx, &id, &user, acknowledge_flags),
         Command::Verify { id } => commands::verify(&ctx, &id),
         Command::Export {
             id,

@@ -540,12 +540,16 @@ impl Pipeline {
         }
         let (mut draft, stats, parts) = self.draft_part(&transcript.segments, template, cache_key)?;
         let repeats = drafting::drop_repeated_sentences(&mut draft);
+        let filler = drafting::drop_filler(&mut draft, template);
         drafting::validate(&mut draft, transcript).map_err(|e| DraftError::Invalid(e.to_string()))?;
+        let unstated = drafting::drop_unstated_readings(&mut draft, transcript);
         tracing::info!(
             sentences = draft.sentences().count(),
             flags = draft.flag_count(),
             parts,
             repeats,
+            filler,
+            unstated,
             "draft validated"
         );
         Ok((draft, stats))

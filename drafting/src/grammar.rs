@@ -61,15 +61,41 @@ pub fn grammar(template: &Template, transcript: &Transcript) -> String {
     )
     .unwrap();
     // One sentence per line, so each sentence carries its own citations: a period may appear only
-    // inside a number ("2.5") or at the very end. A sentence starts with a letter or digit, but not
-    // with a segment id ("S3"), and never contains brackets or newlines, so the citation list is
-    // the only bracketed part of a line.
+    // inside a number ("2.5") or at the very end. A sentence starts with a letter or a number, but
+    // not with a segment id ("S3"), and never contains brackets or newlines, so the citation list
+    // is the only bracketed part of a line.
+    //
+    // Digits come only as the numbers the visit said (in digits or in words: "one twenty" lets
+    // the model write 120): a vital sign, lab value or dose nobody stated cannot be written.
+    let said = said_numbers(transcript);
     writeln!(g, "text ::= start body{{0,{}}} \".\"?", MAX_SENTENCE_CHARS - 2).unwrap();
-    writeln!(g, "start ::= [A-RT-Za-z0-9] | \"S\" [a-zA-Z ]").unwrap();
-    writeln!(g, "body ::= [^\\n\\[\\].] | \".\" [0-9]").unwrap();
+    if said.is_empty() {
+        writeln!(g, "start ::= [A-RT-Za-z] | \"S\" [a-zA-Z ]").unwrap();
+        writeln!(g, "body ::= [^\\n\\[\\].0-9]").unwrap();
+    } else {
+        writeln!(g, "start ::= [A-RT-Za-z] | \"S\" [a-zA-Z ] | num").unwrap();
+        writeln!(g, "body ::= [^\\n\\[\\].0-9] | num").unwrap();
+        let alternatives: Vec<String> = said.iter().map(|n| format!("\"{n}\"")).collect();
+        writeln!(g, "num ::= {}", alternatives.join(" | ")).unwrap();
+    }
     let ids: Vec<String> = transcript.segments.iter().map(|s| format!("\"S{}\"", s.id)).collect();
     writeln!(g, "seg ::= {}", ids.join(" | ")).unwrap();
     g
+}
+
+/// The numbers a transcript states, as a note may write them: their normal form, longest first
+/// (so "120" is offered before "12"), each with its leading-zero form for decimals ("0.5" and ".5"
+/// are both "0.5").
+fn said_numbers(transcript: &Transcript) -> Vec<String> {
+    let mut said: Vec<String> = transcript
+        .segments
+        .iter()
+        .flat_map(|s| crate::numbers_in(&s.text))
+        .filter(|n| n.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .collect();
+    said.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+    said.dedup();
+    said
 }
 
 #[cfg(test)]
@@ -96,5 +122,32 @@ mod tests {
         assert!(g.starts_with("root ::= sec0 sec1 sec2 sec3\n"), "{g}");
         assert!(g.contains("sec3 ::= \"## Plan\\n\" ( none | sentence{1,5} )"), "{g}");
         assert!(g.contains("seg ::= \"S1\" | \"S2\" | \"S3\"\n"), "{g}");
+    }
+
+    #[test]
+    fn digits_are_only_the_numbers_the_visit_said() {
+        let segment = |id, text: &str| Segment {
+            id,
+            start_ms: 0,
+            end_ms: 1,
+            speaker: Speaker::Clinician,
+            text: text.into(),
+            confidence: 1.0,
+            words: vec![],
+        };
+        let t = Transcript {
+            segments: vec![
+                segment(1, "pressure is one twenty over eighty"),
+                segment(2, "take 2.5 mg"),
+            ],
+        };
+        let g = grammar(&Template::builtin("soap").unwrap(), &t);
+        assert!(g.contains("num ::= \"120\" | \"2.5\" | \"80\"\n"), "{g}");
+        assert!(g.contains("body ::= [^\\n\\[\\].0-9] | num\n"), "{g}");
+        let quiet = Transcript {
+            segments: vec![segment(1, "good morning")],
+        };
+        let g = grammar(&Template::builtin("soap").unwrap(), &quiet);
+        assert!(!g.contains("num") && g.contains("start ::= [A-RT-Za-z] |"), "{g}");
     }
 }

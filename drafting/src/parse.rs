@@ -1,5 +1,7 @@
 //! Reads what the model wrote back into a [`Draft`], strictly in the template's shape.
 
+use std::collections::HashSet;
+
 use protocol::{Draft, Section, SegmentId, Sentence};
 
 use crate::Template;
@@ -81,6 +83,142 @@ pub fn drop_repeated_sentences(draft: &mut Draft) -> usize {
     dropped
 }
 
+/// Removes sentences that say nothing about this visit, and the section guide where a small model
+/// copied it in front of a sentence. Returns how many sentences were removed. Three kinds:
+/// - "Medications with doses are not discussed.", "Relevant history: none relevant." — the
+///   section is shown empty instead, once, in the template's words;
+/// - courtesies: "Good to see you.", "Thank you for your cooperation.", "Bye.";
+/// - the guide itself: "History of present illness with onset, duration, and course: …" keeps
+///   only what follows the colon (and goes if that is filler too).
+///
+/// None of these carries a fact, so no transcript content is lost.
+pub fn drop_filler(draft: &mut Draft, template: &Template) -> usize {
+    // The prompt shows every section's guide; a model copies any of them, anywhere.
+    let guide: HashSet<String> = template
+        .sections
+        .iter()
+        .flat_map(|s| words(&s.name).chain(words(&s.instruction)).collect::<Vec<_>>())
+        .chain(["covers".to_string(), "section".to_string()])
+        .collect();
+    // (mostly the guide's words, all of them, how many words)
+    let from_guide = |text: &str| {
+        let total = words(text).count();
+        let copied = words(text).filter(|w| guide.contains(w)).count();
+        (copied * 10 >= total * 6, copied == total, total)
+    };
+    let mut dropped = 0;
+    for section in &mut draft.sections {
+        section.sentences.retain_mut(|s| {
+            // ("Allergies: none." keeps its heading: "None." alone would say nothing.)
+            if let Some((before, after)) = s.text.split_once(':')
+                && let (true, _, total) = from_guide(before)
+                && total >= 2
+                && words(after).count() >= 2
+            {
+                s.text = capitalised(after.trim());
+            }
+            let copied_whole = matches!(from_guide(&s.text), (_, true, total) if total >= 4);
+            let keep = !s.text.is_empty() && !copied_whole && !is_filler(&s.text) && !is_courtesy(&s.text);
+            dropped += usize::from(!keep);
+            keep
+        });
+    }
+    dropped
+}
+
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric() && c != '/')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+fn capitalised(text: &str) -> String {
+    let mut c = text.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+/// "X not discussed", "none relevant", "N/A": a statement about the conversation or the note,
+/// not about the patient.
+fn is_filler(text: &str) -> bool {
+    // "Not discussed" is about the conversation whatever it names ("No vital signs were
+    // discussed"); "not noted" or "none relevant" only when it names nothing clinical ("No
+    // swelling noted" is a finding).
+    const ABOUT_THE_TALK: &[&str] = &[
+        "discussed",
+        "mentioned",
+        "documented",
+        "addressed",
+        "applicable",
+        "specified",
+        "provided",
+        "recorded",
+        "obtained",
+        "elicited",
+    ];
+    const VAGUE: &[&str] = &["relevant", "available", "performed", "noted", "reported"];
+    const NOTHING: &[&str] = &["no", "not", "none", "nothing", "n/a", "na", "neither", "nor", "without"];
+    let w: Vec<String> = words(text).collect();
+    let has = |list: &[&str]| w.iter().any(|x| list.contains(&x.as_str()));
+    let clinical = crate::has_clinical_content(text) || !crate::numbers_in(text).is_empty();
+    has(NOTHING) && (has(ABOUT_THE_TALK) || (has(VAGUE) && !clinical)) || w == ["n/a"] || w == ["none"]
+}
+
+/// Greetings, thanks and goodbyes.
+fn is_courtesy(text: &str) -> bool {
+    const COURTESY: &[&str] = &[
+        "good",
+        "great",
+        "nice",
+        "see",
+        "you",
+        "your",
+        "to",
+        "thank",
+        "thanks",
+        "for",
+        "cooperation",
+        "time",
+        "bye",
+        "goodbye",
+        "have",
+        "a",
+        "day",
+        "meet",
+        "care",
+        "take",
+        "pleasure",
+        "welcome",
+        "morning",
+        "afternoon",
+        "evening",
+        "hello",
+        "hi",
+        "final",
+        "note",
+        "okay",
+        "ok",
+        "all",
+        "right",
+        "alright",
+        "again",
+        "soon",
+        "the",
+        "and",
+        "it",
+        "was",
+        "is",
+        "be",
+        "well",
+        "visit",
+        "coming",
+        "in",
+        "today",
+    ];
+    let w: Vec<String> = words(text).collect();
+    !w.is_empty() && w.iter().all(|x| COURTESY.contains(&x.as_str()))
+}
+
 fn parse_sentence(line: &str, n: usize) -> Result<Sentence, ParseError> {
     let body = line.strip_prefix("- ").ok_or(ParseError::BadLine { line: n })?;
     let open = body.rfind(" [").ok_or(ParseError::NoCitations { line: n })?;
@@ -93,11 +231,7 @@ fn parse_sentence(line: &str, n: usize) -> Result<Sentence, ParseError> {
         .collect::<Option<Vec<_>>>()
         .filter(|c| !c.is_empty())
         .ok_or(ParseError::NoCitations { line: n })?;
-    Ok(Sentence {
-        text: body[..open].trim().to_string(),
-        citations,
-        flags: vec![],
-    })
+    Ok(Sentence::new(body[..open].trim().to_string(), citations))
 }
 
 #[cfg(test)]
@@ -121,6 +255,41 @@ mod tests {
         assert_eq!(drop_repeated_sentences(&mut d), 2);
         let texts: Vec<&str> = d.sentences().map(|s| s.text.as_str()).collect();
         assert_eq!(texts, ["Knee pain.", "Swollen.", "Rest."]);
+    }
+
+    #[test]
+    fn filler_courtesies_and_the_copied_guide_are_dropped() {
+        let aci = Template::builtin("aci").unwrap();
+        let raw = "## Subjective\n\
+                   - History of present illness with onset, duration and course: knee pain for 3 days. [S1]\n\
+                   - Relevant medical, surgical, social and family history: None relevant. [S1]\n\
+                   - Denies fever. [S2]\n\
+                   - Current medications and allergies: none. [S2]\n\
+                   ## Objective Exam\n- No vital signs were discussed. [S3]\n\
+                   - No swelling noted. [S3]\n\
+                   ## Objective Results\n- Tests ordered are not discussed. [S3]\n\
+                   - Objective Exam covers vital signs and physical examination findings stated during the visit. [S1]\n\
+                   ## Assessment and Plan\n- Medications with doses are not discussed. [S5, S6]\n\
+                   - Patient education and follow-up: return in a week. [S6]\n\
+                   - Ibuprofen 400 mg. [S4]\n- Good to see you. [S7]\n- Thank you for your cooperation. [S7]\n- Bye. [S7]\n";
+        let mut d = parse(raw, &aci).unwrap();
+        assert_eq!(drop_filler(&mut d, &aci), 8);
+        let texts: Vec<&str> = d.sentences().map(|s| s.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "Knee pain for 3 days.",
+                "Denies fever.",
+                "Current medications and allergies: none.",
+                "No swelling noted.",
+                "Return in a week.",
+                "Ibuprofen 400 mg."
+            ]
+        );
+        assert!(
+            d.sections[2].sentences.is_empty(),
+            "an empty section shows as not discussed"
+        );
     }
 
     #[test]

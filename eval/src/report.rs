@@ -36,6 +36,8 @@ pub struct EncounterResult {
     pub wer: Option<f64>,
     /// The planted-fact check (`--planted` only).
     pub planted: Option<Planted>,
+    /// Facts lost, invented and wrong (drafted encounters).
+    pub facts: Option<crate::facts::FactScores>,
 }
 
 /// A dose removed from the dialogue before drafting, and what the draft did with it.
@@ -73,6 +75,8 @@ pub struct Summary {
     pub wer: Option<f64>,
     /// Planted-fact cases: (not stated, stated and flagged, stated unflagged).
     pub planted: Option<(usize, usize, usize)>,
+    /// All encounters' fact counts added up.
+    pub facts: crate::facts::FactScores,
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
@@ -137,6 +141,21 @@ pub fn summarize(results: &[EncounterResult], section_names: &[&str]) -> Summary
                 count(PlantedOutcome::StatedUnflagged),
             )
         }),
+        facts: results.iter().filter_map(|r| r.facts.as_ref()).fold(
+            crate::facts::FactScores::default(),
+            |mut sum, f| {
+                sum.transcript += f.transcript;
+                sum.important += f.important;
+                sum.omitted += f.omitted;
+                sum.draft += f.draft;
+                sum.invented += f.invented;
+                sum.invented_major += f.invented_major;
+                sum.invented_flagged += f.invented_flagged;
+                sum.wrong += f.wrong;
+                sum.wrong_flagged += f.wrong_flagged;
+                sum
+            },
+        ),
     }
 }
 
@@ -198,6 +217,72 @@ pub fn markdown(title: &str, setup: &str, summary: &Summary, results: &[Encounte
             not_stated + flagged + unflagged
         )
         .unwrap();
+    }
+    let f = &summary.facts;
+    if f.draft > 0 {
+        let share = |a: usize, b: usize| {
+            if b == 0 {
+                "—".to_string()
+            } else {
+                format!("{:.2} %", 100.0 * a as f64 / b as f64)
+            }
+        };
+        writeln!(md, "\n## Facts\n\nFacts read by `drafting::facts` (the support check's lexicon, numbers and drug names) from the transcript, the reference note and each draft sentence; what the lexicon does not know is not counted. Major: drugs, doses, dosing, diagnoses, tests, referrals, vital readings, sides.\n").unwrap();
+        writeln!(md, "| metric | value |\n|---|---|").unwrap();
+        writeln!(
+            md,
+            "| facts in the transcripts / in the drafts | {} / {} |",
+            f.transcript, f.draft
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| omitted: facts the transcript states and the reference keeps, missing from the draft | {} of {} ({}) |",
+            f.omitted,
+            f.important,
+            share(f.omitted, f.important)
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| invented: draft facts the transcript never states | {} ({} of draft facts; {} major) |",
+            f.invented,
+            share(f.invented, f.draft),
+            f.invented_major
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| invented and flagged for the reviewer | {} of {} ({}) |",
+            f.invented_flagged,
+            f.invented,
+            share(f.invented_flagged, f.invented)
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| wrong value or polarity | {} ({} of draft facts); flagged {} |",
+            f.wrong,
+            share(f.wrong, f.draft),
+            f.wrong_flagged
+        )
+        .unwrap();
+        writeln!(md, "\n### Unflagged examples\n").unwrap();
+        for r in results {
+            if let Some(f) = &r.facts {
+                for e in f.invented_examples.iter().chain(&f.wrong_examples) {
+                    writeln!(md, "- {}: {}", r.id, e.replace('|', "/")).unwrap();
+                }
+            }
+        }
+        writeln!(md, "\n### Omitted examples\n").unwrap();
+        for r in results {
+            if let Some(f) = &r.facts
+                && !f.omitted_examples.is_empty()
+            {
+                writeln!(md, "- {}: {}", r.id, f.omitted_examples.join("; ")).unwrap();
+            }
+        }
     }
     writeln!(
         md,
@@ -311,6 +396,7 @@ mod tests {
             outcome,
             seconds: 10.0,
             planted: None,
+            facts: None,
             full: Scores {
                 rouge1: r1,
                 rouge2: r1 / 2.0,

@@ -209,11 +209,7 @@ impl Http {
             "soap",
             vec![protocol::Section {
                 name: "Subjective".into(),
-                sentences: vec![protocol::Sentence {
-                    text: "Cough and fever for three days.".into(),
-                    citations: vec![2],
-                    flags: vec![],
-                }],
+                sentences: vec![protocol::Sentence::new("Cough and fever for three days.", vec![2])],
             }],
         );
         store.save_draft(&system, &id, &draft, "fuzz").expect("a draft");

@@ -31,6 +31,22 @@ pub struct Sentence {
     /// What the validator could not find support for, for the reviewer to check.
     #[serde(default)]
     pub flags: Vec<Flag>,
+    /// Who last changed the sentence's words or citations, if a person did: the reviewer's words
+    /// are shown, and signed, as theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_by: Option<String>,
+}
+
+impl Sentence {
+    /// A sentence as drafted: not yet checked, not edited.
+    pub fn new(text: impl Into<String>, citations: Vec<SegmentId>) -> Sentence {
+        Sentence {
+            text: text.into(),
+            citations,
+            flags: Vec::new(),
+            edited_by: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +65,10 @@ pub enum FlagKind {
     /// The sentence cites, or repeats, speech addressed to the scribe ("ignore your instructions
     /// and write …"): someone in the room tried to steer the note.
     SpokenInstruction,
+    /// A clinical claim (finding, diagnosis, body site, test, referral, follow-up, dosing
+    /// frequency, vital sign), or most of the sentence's words, that the cited segments do not
+    /// contain: the sentence says something they do not.
+    UnsupportedClaim,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +76,41 @@ pub struct Flag {
     pub kind: FlagKind,
     /// The term in the sentence that the flag is about.
     pub term: String,
+    /// The physician who saw the flag and let the sentence stand, if one did; signing needs every
+    /// flag acknowledged (or its sentence edited or removed), and the signed text records by whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+}
+
+impl Flag {
+    pub fn new(kind: FlagKind, term: String) -> Flag {
+        Flag {
+            kind,
+            term,
+            acknowledged_by: None,
+        }
+    }
+}
+
+impl FlagKind {
+    /// What the flag tells the reviewer, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FlagKind::UnsupportedNumber => "number not in the cited segments",
+            FlagKind::UnsupportedMedication => "medication not in the cited segments",
+            FlagKind::LowConfidence => "rests on a word the recognizer was unsure of",
+            FlagKind::UnsupportedLaterality => "side not stated in the cited segments",
+            FlagKind::NegationMismatch => "negation differs from the cited segments",
+            FlagKind::SpokenInstruction => "speech addressed to the scribe tried to steer this",
+            FlagKind::UnsupportedClaim => "not said in the cited segments",
+        }
+    }
+
+    /// Whether the flag says the sentence may state something the visit did not (rather than
+    /// that it rests on uncertain speech, or that someone tried to steer the note).
+    pub fn is_support(self) -> bool {
+        !matches!(self, FlagKind::LowConfidence | FlagKind::SpokenInstruction)
+    }
 }
 
 impl Draft {
@@ -76,5 +131,15 @@ impl Draft {
     pub fn flag_count(&self) -> usize {
         self.sentences().map(|s| s.flags.len()).sum::<usize>()
             + self.patient_instructions.as_ref().map_or(0, |p| p.flag_count())
+    }
+
+    /// Flags nobody has acknowledged yet, in the note and the patient instructions: while any
+    /// is open the draft cannot be signed.
+    pub fn open_flag_count(&self) -> usize {
+        self.sentences()
+            .flat_map(|s| &s.flags)
+            .filter(|f| f.acknowledged_by.is_none())
+            .count()
+            + self.patient_instructions.as_ref().map_or(0, |p| p.open_flag_count())
     }
 }

@@ -352,11 +352,7 @@ mod tests {
             patient_instructions: None,
             sections: vec![Section {
                 name: "Plan".into(),
-                sentences: vec![Sentence {
-                    text: "Start lisinopril 10 mg <daily> & recheck.".into(),
-                    citations: vec![1],
-                    flags: vec![],
-                }],
+                sentences: vec![Sentence::new("Start lisinopril 10 mg <daily> & recheck.", vec![1])],
             }],
         };
         (encounter, note, draft)

@@ -8,7 +8,7 @@ pub mod web;
 
 use std::fmt::Write;
 
-use protocol::{Draft, FlagKind, Transcript};
+use protocol::{Draft, Transcript};
 
 /// Words the recognizer was less sure of than this are marked `~like this~`.
 pub(crate) const LOW_CONFIDENCE: f32 = 0.5;
@@ -64,15 +64,11 @@ fn sections_text(d: &Draft) -> String {
             let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
             writeln!(out, "- {} [{}]", s.text, cites.join(", ")).unwrap();
             for f in &s.flags {
-                let what = match f.kind {
-                    FlagKind::UnsupportedNumber => "number not found in the cited segments",
-                    FlagKind::UnsupportedMedication => "medication not found in the cited segments",
-                    FlagKind::LowConfidence => "rests on a word the recognizer was unsure of",
-                    FlagKind::UnsupportedLaterality => "side not stated in the cited segments",
-                    FlagKind::NegationMismatch => "negation differs from the cited segments",
-                    FlagKind::SpokenInstruction => "speech addressed to the scribe tried to steer this",
-                };
-                writeln!(out, "    ⚑ {:?}: {what}", f.term).unwrap();
+                let what = f.kind.describe();
+                match &f.acknowledged_by {
+                    None => writeln!(out, "    ⚑ {:?}: {what}", f.term).unwrap(),
+                    Some(by) => writeln!(out, "    ⚑ {:?}: {what} (acknowledged by {by})", f.term).unwrap(),
+                }
             }
         }
     }
@@ -124,7 +120,7 @@ fn clock(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{Flag, Section, Sentence};
+    use protocol::{Flag, FlagKind, Section, Sentence};
 
     #[test]
     fn flags_are_shown_beside_their_sentence() {
@@ -135,12 +131,8 @@ mod tests {
                 Section {
                     name: "Plan".into(),
                     sentences: vec![Sentence {
-                        text: "Start lisinopril 20 mg.".into(),
-                        citations: vec![3, 4],
-                        flags: vec![Flag {
-                            kind: FlagKind::UnsupportedNumber,
-                            term: "20".into(),
-                        }],
+                        flags: vec![Flag::new(FlagKind::UnsupportedNumber, "20".into())],
+                        ..Sentence::new("Start lisinopril 20 mg.", vec![3, 4])
                     }],
                 },
                 Section {
@@ -151,7 +143,7 @@ mod tests {
         };
         let text = draft_text(&d);
         assert!(
-            text.contains("- Start lisinopril 20 mg. [S3, S4]\n    ⚑ \"20\": number not found"),
+            text.contains("- Start lisinopril 20 mg. [S3, S4]\n    ⚑ \"20\": number not in the cited segments"),
             "{text}"
         );
         assert!(text.contains("## Objective\n- Not discussed."), "{text}");

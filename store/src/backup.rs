@@ -307,11 +307,7 @@ mod tests {
             patient_instructions: None,
             sections: vec![protocol::Section {
                 name: "Subjective".into(),
-                sentences: vec![protocol::Sentence {
-                    text: "Knee pain.".into(),
-                    citations: vec![1],
-                    flags: Vec::new(),
-                }],
+                sentences: vec![protocol::Sentence::new("Knee pain.", vec![1])],
             }],
         };
         store

@@ -52,6 +52,10 @@ pub enum StoreError {
         role: String,
         action: String,
     },
+    #[error(
+        "the draft of {id} has {open} open flag(s): edit or remove each flagged sentence, or acknowledge the flag, before signing"
+    )]
+    OpenFlags { id: String, open: usize },
     #[error("encounter {0} has no draft to sign")]
     NoDraft(String),
     #[error("encounter {0} is not signed")]

@@ -369,6 +369,11 @@ impl Store {
                 "an edit must keep the template's sections, in order (and the patient instructions')".into(),
             ));
         }
+        review_marks_are_honest(&base, draft, by)?;
+        if let Some(instructions) = draft.patient_instructions.as_deref() {
+            let base_instructions = base.patient_instructions.as_deref().expect("same shape");
+            review_marks_are_honest(base_instructions, instructions, by)?;
+        }
         let version = current + 1;
         tx.execute(
             "INSERT INTO drafts (encounter_id, version, body, model, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -384,6 +389,53 @@ impl Store {
         tx.commit()?;
         Ok(version)
     }
+}
+
+/// What an edit may do to the checker's flags and to who-did-what, whoever calls: a sentence
+/// left as it was keeps every flag it had (only a physician may acknowledge one, in their own
+/// name); a sentence whose words or citations changed is marked as edited by the editor, and its
+/// flags are the checker's fresh ones, none acknowledged.
+fn review_marks_are_honest(base: &Draft, edited: &Draft, by: &Actor) -> Result<(), StoreError> {
+    let refuse = |why: &str| Err(StoreError::Invalid(format!("edit refused: {why}")));
+    for (before, after) in base.sections.iter().zip(&edited.sections) {
+        for sentence in &after.sentences {
+            let unchanged = before
+                .sentences
+                .iter()
+                .find(|b| b.text == sentence.text && b.citations == sentence.citations);
+            let Some(unchanged) = unchanged else {
+                if sentence.edited_by.as_deref() != Some(by.name.as_str()) {
+                    return refuse("a changed sentence must be marked as edited by its editor");
+                }
+                if sentence.flags.iter().any(|f| f.acknowledged_by.is_some()) {
+                    return refuse("a changed sentence's flags are new and cannot be acknowledged yet");
+                }
+                continue;
+            };
+            if sentence.edited_by != unchanged.edited_by {
+                return refuse("who edited a sentence cannot be changed");
+            }
+            for flag in &unchanged.flags {
+                let kept = sentence
+                    .flags
+                    .iter()
+                    .find(|f| f.kind == flag.kind && f.term == flag.term);
+                match kept {
+                    None => {
+                        return refuse("a flag can only go by editing its sentence, removing it, or acknowledging it");
+                    }
+                    Some(f) if f.acknowledged_by == flag.acknowledged_by => {}
+                    Some(f)
+                        if flag.acknowledged_by.is_none() && f.acknowledged_by.as_deref() == Some(by.name.as_str()) =>
+                    {
+                        crate::Permission::SignNotes.check(by)?;
+                    }
+                    Some(_) => return refuse("a flag is acknowledged by the physician who saw it, once"),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Store {

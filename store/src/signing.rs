@@ -92,8 +92,40 @@ fn canonical_text_v2(encounter_id: &str, draft_version: u32, draft: &Draft, sign
     t
 }
 
-/// The version a draft is signed under: v1 unless it carries patient instructions.
+/// v3: v2, with what the review did under each sentence: who edited it, and each flag the
+/// signer saw and let stand (`  edited-by: NAME`, `  flag: KIND "TERM" acknowledged-by: NAME`).
+fn canonical_text_v3(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
+    let mut t = String::new();
+    writeln!(t, "scribe-signed-note v3").unwrap();
+    writeln!(t, "encounter: {encounter_id}").unwrap();
+    writeln!(t, "draft-version: {draft_version}").unwrap();
+    writeln!(t, "template: {}", draft.template).unwrap();
+    writeln!(t, "signer: {signer}").unwrap();
+    writeln!(t, "signed-at: {}", rfc3339_utc(signed_ms)).unwrap();
+    write_reviewed_sections(&mut t, draft);
+    if let Some(instructions) = &draft.patient_instructions {
+        writeln!(t, "\n# Patient instructions").unwrap();
+        writeln!(t, "template: {}", instructions.template).unwrap();
+        write_reviewed_sections(&mut t, instructions);
+    }
+    t
+}
+
+/// Whether a review left marks (an edit, an acknowledged flag) that the signed text must carry.
+fn has_review_marks(draft: &Draft) -> bool {
+    let marked = |d: &Draft| {
+        d.sentences()
+            .any(|s| s.edited_by.is_some() || s.flags.iter().any(|f| f.acknowledged_by.is_some()))
+    };
+    marked(draft) || draft.patient_instructions.as_deref().is_some_and(marked)
+}
+
+/// The version a draft is signed under: the oldest whose text carries everything in the draft
+/// (v3 once a person edited a sentence or acknowledged a flag, v2 with patient instructions, else v1).
 fn canonical_text_for(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
+    if has_review_marks(draft) {
+        return canonical_text_v3(encounter_id, draft_version, draft, signer, signed_ms);
+    }
     match draft.patient_instructions {
         None => canonical_text_v1(encounter_id, draft_version, draft, signer, signed_ms),
         Some(_) => canonical_text_v2(encounter_id, draft_version, draft, signer, signed_ms),
@@ -129,6 +161,28 @@ fn write_sections(t: &mut String, draft: &Draft) {
         for s in &section.sentences {
             let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
             writeln!(t, "- {} [{}]", s.text, cites.join(", ")).unwrap();
+        }
+    }
+}
+
+fn write_reviewed_sections(t: &mut String, draft: &Draft) {
+    for section in &draft.sections {
+        writeln!(t, "\n## {}", section.name).unwrap();
+        if section.sentences.is_empty() {
+            writeln!(t, "- Not discussed.").unwrap();
+        }
+        for s in &section.sentences {
+            let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
+            writeln!(t, "- {} [{}]", s.text, cites.join(", ")).unwrap();
+            if let Some(editor) = &s.edited_by {
+                writeln!(t, "  edited-by: {editor}").unwrap();
+            }
+            for f in &s.flags {
+                let kind = serde_json::to_value(f.kind).expect("flag kinds serialize");
+                let kind = kind.as_str().unwrap_or_default();
+                let by = f.acknowledged_by.as_deref().unwrap_or("-");
+                writeln!(t, "  flag: {kind} {:?} acknowledged-by: {by}", f.term).unwrap();
+            }
         }
     }
 }
@@ -211,6 +265,10 @@ impl Store {
         let (version, draft) = self
             .latest_draft(signer, id, "signing")?
             .ok_or_else(|| StoreError::NoDraft(id.into()))?;
+        let open = draft.open_flag_count();
+        if open > 0 {
+            return Err(StoreError::OpenFlags { id: id.into(), open });
+        }
         let tx = self.write_tx()?;
         let purpose = authorize(&tx, signer, id, Use::Write, "sign the note", "treatment")?;
         transition(&tx, id, &[State::AwaitingReview], State::Signed, None)?;
@@ -413,11 +471,7 @@ mod tests {
             template,
             vec![protocol::Section {
                 name: section.into(),
-                sentences: vec![protocol::Sentence {
-                    text: text.into(),
-                    citations: vec![1],
-                    flags: Vec::new(),
-                }],
+                sentences: vec![protocol::Sentence::new(text, vec![1])],
             }],
         )
     }
@@ -453,7 +507,8 @@ mod tests {
         let note = one_sentence("soap", "Plan", "Ibuprofen 400 mg twice daily.");
         store.save_draft(&pipeline, &id, &note, "llm").unwrap();
         // A reviewer's edit made before the instructions arrive is kept under them.
-        let edited = one_sentence("soap", "Plan", "Ibuprofen 400 mg BID.");
+        let mut edited = one_sentence("soap", "Plan", "Ibuprofen 400 mg BID.");
+        edited.sections[0].sentences[0].edited_by = Some("drbob".into());
         store.save_edited_draft(&doctor, &id, 1, &edited).unwrap();
         let instructions = one_sentence(
             "patient-instructions",
@@ -485,7 +540,11 @@ mod tests {
 
         let signed = store.sign(&doctor, &id).unwrap();
         let text = &signed.canonical_text;
-        assert!(text.starts_with("scribe-signed-note v2\n"), "{text}");
+        assert!(text.starts_with("scribe-signed-note v3\n"), "{text}");
+        assert!(
+            text.contains("- Ibuprofen 400 mg BID. [S1]\n  edited-by: drbob\n"),
+            "{text}"
+        );
         assert!(
             text.ends_with(
                 "\n# Patient instructions\ntemplate: patient-instructions\n\n## Your medicines\n\
@@ -500,6 +559,84 @@ mod tests {
         assert!(matches!(
             store.add_patient_instructions(&pipeline, &id, &instructions, "llm"),
             Err(StoreError::WrongState { .. })
+        ));
+    }
+
+    #[test]
+    fn open_flags_block_signing_until_acknowledged_and_the_signed_text_records_the_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("scribe.db"), &dir.path().join("scribe.key")).unwrap();
+        let system = Actor::system("test");
+        store
+            .add_user(&system, "drbob", crate::Role::Physician, "correct horse drbob")
+            .unwrap();
+        let doctor = Actor {
+            name: "drbob".into(),
+            role: crate::Role::Physician,
+            source: None,
+        };
+        let transcript = protocol::Transcript {
+            segments: vec![protocol::Segment {
+                id: 1,
+                start_ms: 0,
+                end_ms: 1000,
+                speaker: protocol::Speaker::Clinician,
+                text: "Take ibuprofen twice a day.".into(),
+                confidence: 0.9,
+                words: Vec::new(),
+            }],
+        };
+        let id = store
+            .create_transcript_encounter(&doctor, &crate::NewEncounter::default(), &transcript)
+            .unwrap();
+        let mut note = one_sentence("soap", "Plan", "Ibuprofen 800 mg twice daily.");
+        note.sections[0].sentences[0].flags =
+            vec![protocol::Flag::new(protocol::FlagKind::UnsupportedNumber, "800".into())];
+        store.save_draft(&Actor::system("pipeline"), &id, &note, "llm").unwrap();
+        let refused = store.sign(&doctor, &id).unwrap_err();
+        assert!(matches!(refused, StoreError::OpenFlags { open: 1, .. }), "{refused}");
+        assert_eq!(store.encounter(&id).unwrap().state, State::AwaitingReview);
+
+        // Nobody may clear a flag of a sentence they left as it was, or acknowledge in another's name.
+        let mut cleared = note.clone();
+        cleared.sections[0].sentences[0].flags.clear();
+        assert!(matches!(
+            store.save_edited_draft(&doctor, &id, 1, &cleared),
+            Err(StoreError::Invalid(_))
+        ));
+        let mut forged = note.clone();
+        forged.sections[0].sentences[0].flags[0].acknowledged_by = Some("drjane".into());
+        assert!(matches!(
+            store.save_edited_draft(&doctor, &id, 1, &forged),
+            Err(StoreError::Invalid(_))
+        ));
+        let mut unmarked = note.clone();
+        unmarked.sections[0].sentences[0].text = "Ibuprofen twice daily.".into();
+        assert!(matches!(
+            store.save_edited_draft(&doctor, &id, 1, &unmarked),
+            Err(StoreError::Invalid(_))
+        ));
+
+        note.sections[0].sentences[0].flags[0].acknowledged_by = Some("drbob".into());
+        store.save_edited_draft(&doctor, &id, 1, &note).unwrap();
+
+        let signed = store.sign(&doctor, &id).unwrap();
+        assert!(
+            signed.canonical_text.starts_with("scribe-signed-note v3\n"),
+            "{}",
+            signed.canonical_text
+        );
+        assert!(
+            signed.canonical_text.ends_with(
+                "## Plan\n- Ibuprofen 800 mg twice daily. [S1]\n  \
+                 flag: unsupported_number \"800\" acknowledged-by: drbob\n"
+            ),
+            "{}",
+            signed.canonical_text
+        );
+        assert!(matches!(
+            store.verify(&doctor, &id).unwrap(),
+            Verification::Valid { .. }
         ));
     }
 

@@ -575,22 +575,13 @@ fn drive(
     }
 
     set(Phase::AwaitingReview);
-    let version: i64 = c
-        .app
-        .open_raw()
-        .query_row("SELECT max(version) FROM drafts WHERE encounter_id = ?1", [&id], |r| {
-            r.get(0)
-        })
-        .map_err(|e| format!("the draft's version: {e}"))?;
+    // The physician goes through the flags, then signs.
+    let (_, version) = client.try_acknowledge_flags(&id)?;
     set(Phase::Signing);
     let r = client
         .try_post(
             &format!("/encounters/{id}/sign"),
-            &[
-                ("csrf", &csrf),
-                ("version", &version.to_string()),
-                ("password", &c.password),
-            ],
+            &[("csrf", &csrf), ("version", &version), ("password", &c.password)],
         )
         .map_err(|e| format!("signing: {e}"))?;
     if r.status != 303 {

@@ -254,7 +254,10 @@ impl Appliance {
         assert!(out.status.success(), "{}", text(&out));
         let id = id.expect("an encounter id");
         let password = self.add_user("dr_house", "physician");
-        let out = self.run(&["sign", &id, "--user", "dr_house"], Some(&format!("{password}\n")));
+        let out = self.run(
+            &["sign", &id, "--user", "dr_house", "--acknowledge-flags"],
+            Some(&format!("{password}\n")),
+        );
         assert!(out.status.success(), "{}", text(&out));
         (id, password)
     }

@@ -256,6 +256,56 @@ impl Client {
         self
     }
 
+    /// Acknowledges every open flag of the encounter's draft, one click each, as a physician does
+    /// after checking them; returns how many, and the draft version to sign.
+    pub fn acknowledge_flags(&mut self, id: &str) -> (usize, String) {
+        self.try_acknowledge_flags(id).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Client::acknowledge_flags`], with what went wrong instead of a panic.
+    pub fn try_acknowledge_flags(&mut self, id: &str) -> Result<(usize, String), String> {
+        let mut acknowledged = 0;
+        loop {
+            let page = self
+                .try_get(&format!("/encounters/{id}"))
+                .map_err(|e| format!("opening the draft: {e}"))?;
+            if page.status != 200 {
+                return Err(format!("opening the draft: {page:?}"));
+            }
+            let Some(at) = page.body.find("<form class=\"acknowledge\"") else {
+                break;
+            };
+            let form = Reply {
+                body: page.body[at..page.body[at..].find("</form>").map_or(page.body.len(), |e| at + e)].to_string(),
+                ..page
+            };
+            let fields = ["csrf", "base_version", "document", "section", "sentence", "flag"].map(|n| {
+                form.input(n)
+                    .map(|v| (n, v))
+                    .ok_or_else(|| format!("no {n} in {}", form.body))
+            });
+            let fields = fields.into_iter().collect::<Result<Vec<_>, _>>()?;
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let r = self
+                .try_post(&format!("/encounters/{id}/acknowledge"), &pairs)
+                .map_err(|e| format!("acknowledging a flag: {e}"))?;
+            if r.status != 303 {
+                return Err(format!("acknowledging a flag: {r:?}"));
+            }
+            acknowledged += 1;
+            if acknowledged >= 500 {
+                return Err("flags keep coming back".into());
+            }
+        }
+        let sign = self
+            .try_get(&format!("/encounters/{id}/sign"))
+            .map_err(|e| format!("opening the sign page: {e}"))?;
+        let version = sign
+            .input("version")
+            .ok_or_else(|| format!("no sign form: {}", sign.body))?;
+        Ok((acknowledged, version))
+    }
+
     /// The CSRF token of this session, read from a page that has forms.
     pub fn csrf(&mut self) -> String {
         self.try_csrf().unwrap_or_else(|e| panic!("{e}"))

@@ -47,7 +47,10 @@ fn a_note_is_not_sent_to_an_ehr_outside_the_allow_list() {
     assert!(out.status.success(), "{}", text(&out));
     let id = id.unwrap();
     let password = app.add_user("drbob", "physician");
-    let out = app.run(&["sign", &id, "--user", "drbob"], Some(&format!("{password}\n")));
+    let out = app.run(
+        &["sign", &id, "--user", "drbob", "--acknowledge-flags"],
+        Some(&format!("{password}\n")),
+    );
     assert!(out.status.success(), "{}", text(&out));
 
     let server = ReviewServer::plain(&app, &[]);

@@ -81,14 +81,43 @@ fn physician_reviews_edits_signs_and_exports_in_a_real_browser() {
             area.clear().await.unwrap();
             area.send_keys(EDITED).await.unwrap();
             first
-                .find(Locator::Css("form button"))
+                .find(Locator::Css("details.edit form button"))
                 .await
                 .unwrap()
                 .click()
                 .await
                 .unwrap();
             let page = wait_for_text(&browser, "Draft v2").await;
-            assert!(page.contains(EDITED), "{page}");
+            assert!(page.contains(EDITED) && page.contains("edited by drbob"), "{page}");
+
+            // Every open flag is looked at and acknowledged, one click each, before signing.
+            let open = |browser: &fantoccini::Client| {
+                let browser = browser.clone();
+                async move {
+                    // None while the next page loads.
+                    let n = browser
+                        .execute("return document.querySelectorAll('form.acknowledge').length", vec![])
+                        .await;
+                    n.ok().and_then(|n| n.as_u64())
+                }
+            };
+            let mut left = open(&browser).await.unwrap();
+            while left > 0 {
+                click(&browser, "form.acknowledge button").await;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                loop {
+                    match open(&browser).await {
+                        Some(n) if n < left => {
+                            left = n;
+                            break;
+                        }
+                        _ => {
+                            assert!(std::time::Instant::now() < deadline, "acknowledging a flag did nothing");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }
 
             // Sign: the page shows what will be signed and asks for the password again.
             browser

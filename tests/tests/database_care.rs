@@ -96,7 +96,10 @@ fn retention_deletes_a_signed_visits_audio_audited_and_keeps_the_rest() {
     assert!(out.status.success(), "{}", text(&out));
     let (signed, unsigned) = (signed.unwrap(), unsigned.unwrap());
     let password = app.add_user("dr_house", "physician");
-    let out = app.run(&["sign", &signed, "--user", "dr_house"], Some(&format!("{password}\n")));
+    let out = app.run(
+        &["sign", &signed, "--user", "dr_house", "--acknowledge-flags"],
+        Some(&format!("{password}\n")),
+    );
     assert!(out.status.success(), "{}", text(&out));
 
     let said = ok(&app, &["db", "retention"]);

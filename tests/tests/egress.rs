@@ -55,9 +55,10 @@ fn a_whole_visit_runs_with_nothing_but_loopback() {
         let mut bob = Client::trusting(&server.url.replace("127.0.0.1", "localhost"), &cert);
         bob.login("drbob", &password);
         let csrf = bob.csrf();
+        let (_, version) = bob.acknowledge_flags(&id);
         let r = bob.post(
             &format!("/encounters/{id}/sign"),
-            &[("csrf", &csrf), ("version", "1"), ("password", &password)],
+            &[("csrf", &csrf), ("version", &version), ("password", &password)],
         );
         assert_eq!(r.status, 303, "{r:?}");
         let r = bob.post(&format!("/encounters/{id}/send"), &[("csrf", &csrf), ("to", "folder")]);

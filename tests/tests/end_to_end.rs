@@ -69,8 +69,29 @@ fn a_recorded_visit_becomes_a_signed_verified_note() {
         "{}",
         text(&out)
     );
-    let out = app.run(&["sign", &id, "--user", "dr_grey"], Some(&format!("{doctor}\n")));
+    // Signing with eyes open: open flags are listed and refused unless acknowledged, in the
+    // signer's name, and the signed text records each.
+    let open = open_flag_count(&app.show(&id));
+    if open > 0 {
+        let out = app.run(&["sign", &id, "--user", "dr_grey"], Some(&format!("{doctor}\n")));
+        assert!(
+            !out.status.success() && text(&out).contains(&format!("{open} open flag(s)")),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(app.show(&id)["state"], "awaiting_review");
+    }
+    let out = app.run(
+        &["sign", &id, "--user", "dr_grey", "--acknowledge-flags"],
+        Some(&format!("{doctor}\n")),
+    );
     assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&app.run(&["show", &id], None));
+    assert_eq!(
+        shown.matches("acknowledged-by: dr_grey").count(),
+        open,
+        "the signed text records every acknowledged flag: {shown}"
+    );
 
     let show = app.show(&id);
     assert_eq!(show["state"], "signed");
@@ -119,4 +140,16 @@ fn a_typed_dialogue_is_drafted_with_speaker_roles() {
         .collect();
     assert_eq!(roles, ["clinician", "patient", "clinician", "patient", "clinician"]);
     assert_cited(&show);
+}
+
+fn open_flag_count(show: &serde_json::Value) -> usize {
+    let draft = &show["draft"];
+    [&draft["sections"], &draft["patient_instructions"]["sections"]]
+        .into_iter()
+        .filter_map(|sections| sections.as_array())
+        .flatten()
+        .flat_map(|s| s["sentences"].as_array().into_iter().flatten())
+        .flat_map(|s| s["flags"].as_array().into_iter().flatten())
+        .filter(|f| f["acknowledged_by"].is_null())
+        .count()
 }

@@ -122,20 +122,11 @@ fn a_full_disk_while_recording_and_while_signing_is_told_and_loses_nothing() {
     wait_for_state(&app, &id, "awaiting_review");
 
     // Signing on a full disk: refused with the reason, the draft untouched, nothing signed.
-    let version: i64 = app
-        .open_raw()
-        .query_row("SELECT max(version) FROM drafts WHERE encounter_id = ?1", [&id], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let (_, version) = client.acknowledge_flags(&id);
     let sign = |client: &mut Client| {
         client.post(
             &format!("/encounters/{id}/sign"),
-            &[
-                ("csrf", &csrf),
-                ("version", &version.to_string()),
-                ("password", &password),
-            ],
+            &[("csrf", &csrf), ("version", &version), ("password", &password)],
         )
     };
     empty_the_wal(&app);
@@ -257,19 +248,10 @@ fn a_wall_clock_jump_neither_cuts_a_recording_nor_breaks_signing() {
     wait_for_state(&app, &id, "awaiting_review");
 
     std::fs::write(&clock, "-2d").unwrap();
-    let version: i64 = app
-        .open_raw()
-        .query_row("SELECT max(version) FROM drafts WHERE encounter_id = ?1", [&id], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let (_, version) = client.acknowledge_flags(&id);
     let r = client.post(
         &format!("/encounters/{id}/sign"),
-        &[
-            ("csrf", &csrf),
-            ("version", &version.to_string()),
-            ("password", &password),
-        ],
+        &[("csrf", &csrf), ("version", &version), ("password", &password)],
     );
     assert_eq!(r.status, 303, "{r:?}");
     drop(server);

@@ -123,7 +123,10 @@ fn a_note_comes_with_patient_instructions_that_are_edited_signed_and_printed_wit
     );
 
     // Signed with the note: the signature covers them, and they print for the patient.
-    let out = app.run(&["sign", &id, "--user", "dr_grey"], Some(&format!("{password}\n")));
+    let out = app.run(
+        &["sign", &id, "--user", "dr_grey", "--acknowledge-flags"],
+        Some(&format!("{password}\n")),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let out = app.run(&["verify", &id], None);
     assert!(out.status.success() && text(&out).contains("OK"), "{}", text(&out));

@@ -49,7 +49,7 @@ fn clinic() -> &'static Clinic {
         let draft = ingest_for_nina(&app, "Room 2, 10:30");
         let signed = ingest_for_nina(&app, "Room 3, 11:00");
         let out = app.run(
-            &["sign", &signed, "--user", ASSIGNED_PHYSICIAN],
+            &["sign", &signed, "--user", ASSIGNED_PHYSICIAN, "--acknowledge-flags"],
             Some(&format!("{}\n", password(ASSIGNED_PHYSICIAN))),
         );
         assert!(out.status.success(), "{}", text(&out));
@@ -470,19 +470,105 @@ fn repeated_wrong_passwords_lock_the_account_until_it_admin_unlocks_it() {
 }
 
 #[test]
-fn signing_needs_the_password_and_a_signed_note_only_takes_signed_addenda() {
+fn an_edit_is_rechecked_and_every_open_flag_is_seen_before_signing() {
     let c = clinic();
     let server = ReviewServer::plain(&c.app, &[]);
     let id = ingest_for_nina(&c.app, "Room 4, 11:30");
     let mut bob = client_for(&server, Who::User(ASSIGNED_PHYSICIAN));
     let csrf = bob.csrf();
-    let page = bob.get(&format!("/encounters/{id}/sign"));
-    assert_eq!(page.status, 200);
-    assert!(page.body.contains("exactly as shown"), "{}", page.body);
     let sign = format!("/encounters/{id}/sign");
+
+    // The edit that used to pass unflagged: a new drug and dose behind the old citations.
+    let show = c.app.show(&id);
+    let cites = show["draft"]["sections"][0]["sentences"][0]["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("S{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let r = bob.post(
+        &format!("/encounters/{id}/edit"),
+        &[
+            ("csrf", &csrf),
+            ("base_version", "1"),
+            ("section", "0"),
+            ("sentence", "0"),
+            ("text", "Oxycodone 80 mg every 4 hours."),
+            ("cites", &cites),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let edited = &c.app.show(&id)["draft"]["sections"][0]["sentences"][0];
+    assert_eq!(edited["edited_by"], ASSIGNED_PHYSICIAN, "{edited}");
+    let flags: Vec<String> = edited["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} {}", f["kind"].as_str().unwrap(), f["term"].as_str().unwrap()))
+        .collect();
+    for expected in ["unsupported_medication oxycodone", "unsupported_number 80"] {
+        assert!(flags.iter().any(|f| f == expected), "{expected} missing from {flags:?}");
+    }
+    let page = bob.get(&format!("/encounters/{id}"));
+    assert!(page.body.contains("edited by"), "the page hides the edit");
+    // A citation that does not exist is refused, and nothing changes.
+    let r = bob.post(
+        &format!("/encounters/{id}/edit"),
+        &[
+            ("csrf", &csrf),
+            ("base_version", "2"),
+            ("section", "0"),
+            ("sentence", "0"),
+            ("text", "Oxycodone 80 mg every 4 hours."),
+            ("cites", "S9999"),
+        ],
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(c.app.show(&id)["draft_version"], 2);
+
+    // While a flag is open there is no sign form, and a signature is refused.
+    let page = bob.get(&sign);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("still open") && page.input("version").is_none(),
+        "{}",
+        page.body
+    );
     let r = bob.post(
         &sign,
-        &[("csrf", &csrf), ("version", "1"), ("password", "not my password")],
+        &[
+            ("csrf", &csrf),
+            ("version", "2"),
+            ("password", &password(ASSIGNED_PHYSICIAN)),
+        ],
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(r.body.contains("open flag"), "{}", r.body);
+    assert_eq!(c.app.show(&id)["state"], "awaiting_review");
+
+    // A clinician may edit but not acknowledge: that is the signer's call.
+    let mut nina = client_for(&server, Who::User(OWNER_CLINICIAN));
+    let nina_csrf = nina.csrf();
+    let r = nina.post(
+        &format!("/encounters/{id}/acknowledge"),
+        &[
+            ("csrf", &nina_csrf),
+            ("base_version", "2"),
+            ("section", "0"),
+            ("sentence", "0"),
+            ("flag", "0"),
+        ],
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+
+    let (acknowledged, version) = bob.acknowledge_flags(&id);
+    assert!(acknowledged >= 2, "{acknowledged}");
+    let page = bob.get(&sign);
+    assert!(page.body.contains("were acknowledged"), "{}", page.body);
+    let r = bob.post(
+        &sign,
+        &[("csrf", &csrf), ("version", &version), ("password", "not my password")],
     );
     assert_eq!(r.status, 403, "{r:?}");
     assert_eq!(c.app.show(&id)["state"], "awaiting_review");
@@ -490,19 +576,30 @@ fn signing_needs_the_password_and_a_signed_note_only_takes_signed_addenda() {
         &sign,
         &[
             ("csrf", &csrf),
-            ("version", "1"),
+            ("version", &version),
             ("password", &password(ASSIGNED_PHYSICIAN)),
         ],
     );
     assert_eq!(r.status, 303, "{r:?}");
-    assert_eq!(c.app.show(&id)["state"], "signed");
+    let signed = c.app.show(&id);
+    assert_eq!(signed["state"], "signed");
+    let out = c.app.run(&["show", &id], None);
+    let shown = text(&out);
+    assert!(
+        shown.contains(&format!(
+            "- Oxycodone 80 mg every 4 hours. [{cites}]\n  edited-by: {ASSIGNED_PHYSICIAN}\n"
+        )) && shown.contains(&format!(
+            "flag: unsupported_medication \"oxycodone\" acknowledged-by: {ASSIGNED_PHYSICIAN}"
+        )),
+        "the signed text does not record the review: {shown}"
+    );
 
     // Signed means read-only: no edits, no second signature.
     let edit = bob.post(
         &format!("/encounters/{id}/edit"),
         &[
             ("csrf", &csrf),
-            ("base_version", "1"),
+            ("base_version", &version),
             ("section", "0"),
             ("sentence", "0"),
             ("text", "Changed."),
@@ -513,7 +610,7 @@ fn signing_needs_the_password_and_a_signed_note_only_takes_signed_addenda() {
         &sign,
         &[
             ("csrf", &csrf),
-            ("version", "1"),
+            ("version", &version),
             ("password", &password(ASSIGNED_PHYSICIAN)),
         ],
     );
@@ -709,7 +806,7 @@ fn signed_notes_go_to_the_export_folder_and_allow_listed_ehrs_only() {
     app.add_user(AUDITOR, "auditor");
     let id = ingest_for_nina(&app, "Room 6, 14:00");
     let out = app.run(
-        &["sign", &id, "--user", ASSIGNED_PHYSICIAN],
+        &["sign", &id, "--user", ASSIGNED_PHYSICIAN, "--acknowledge-flags"],
         Some(&format!("{}\n", password(ASSIGNED_PHYSICIAN))),
     );
     assert!(out.status.success(), "{}", text(&out));

@@ -302,9 +302,10 @@ impl From<StoreError> for WebError {
             StoreError::NoEncounter(_) | StoreError::NoDraft(_) | StoreError::NotSigned(_) => {
                 WebError::NotFound(e.to_string())
             }
-            StoreError::WrongState { .. } | StoreError::EditConflict { .. } | StoreError::UserExists(_) => {
-                WebError::Conflict(e.to_string())
-            }
+            StoreError::WrongState { .. }
+            | StoreError::EditConflict { .. }
+            | StoreError::UserExists(_)
+            | StoreError::OpenFlags { .. } => WebError::Conflict(e.to_string()),
             StoreError::AudioPurged { .. } => WebError::Gone(e.to_string()),
             StoreError::Invalid(_) | StoreError::NotAPhysician(_) | StoreError::NoUser(_) => {
                 WebError::BadRequest(e.to_string())

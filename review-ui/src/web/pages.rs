@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
-use protocol::{Draft, FlagKind, Transcript};
+use protocol::{Draft, Transcript};
 use serde::Deserialize;
 use store::{
     Access, Actor, BreakGlassReason, Encounter, Permission, Role, State as EncounterState, StoreError, Verification,
@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/encounters/{id}", get(encounter_page))
         .route("/encounters/{id}/break-glass", post(break_glass))
         .route("/encounters/{id}/edit", post(edit_sentence))
+        .route("/encounters/{id}/acknowledge", post(acknowledge_flag))
         .route("/encounters/{id}/sign", get(sign_page).post(sign))
         .route("/encounters/{id}/addenda", post(add_addendum))
         .route("/encounters/{id}/audio", get(audio))
@@ -588,17 +589,6 @@ fn clock(ms: u64) -> String {
     format!("{:02}:{:02}", ms / 60_000, ms / 1000 % 60)
 }
 
-fn flag_text(kind: FlagKind) -> &'static str {
-    match kind {
-        FlagKind::UnsupportedNumber => "number not in the cited transcript",
-        FlagKind::UnsupportedMedication => "medication not in the cited transcript",
-        FlagKind::LowConfidence => "rests on an uncertain word",
-        FlagKind::UnsupportedLaterality => "side not stated in the cited transcript",
-        FlagKind::NegationMismatch => "negation differs from the cited transcript",
-        FlagKind::SpokenInstruction => "speech addressed to the scribe tried to steer this",
-    }
-}
-
 #[derive(Deserialize)]
 struct BreakGlassForm {
     csrf: String,
@@ -652,7 +642,8 @@ impl Document {
 }
 
 /// A document's sections and sentences, each with its citations and flags, and (when `edit` is
-/// given: draft version, CSRF token, encounter id) a form to change or remove it.
+/// given: draft version, CSRF token, encounter id) a form to change or remove it and a button to
+/// acknowledge each open flag.
 fn document(doc: &Draft, which: Document, edit: Option<(u32, &str, &str)>) -> Markup {
     html! {
         @for (si, section) in doc.sections.iter().enumerate() {
@@ -663,7 +654,24 @@ fn document(doc: &Draft, which: Document, edit: Option<(u32, &str, &str)>) -> Ma
                     span.text { (s.text) }
                     " "
                     span.cites { @for c in &s.citations { a href={ "#seg-" (c) } { "S" (c) } " " } }
-                    @for f in &s.flags { span.flag title=(flag_text(f.kind)) { "⚑ " (flag_text(f.kind)) ": " (f.term) } }
+                    @if let Some(editor) = &s.edited_by { span.edited { "edited by " (editor) } }
+                    @for (fi, f) in s.flags.iter().enumerate() {
+                        span.flag.acknowledged[f.acknowledged_by.is_some()] title=(f.kind.describe()) {
+                            "⚑ " (f.kind.describe()) ": " (f.term)
+                            @if let Some(by) = &f.acknowledged_by { " (acknowledged by " (by) ")" }
+                        }
+                        @if let (Some((version, csrf, id)), None) = (edit, &f.acknowledged_by) {
+                            form.acknowledge method="post" action={ "/encounters/" (id) "/acknowledge" } {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input type="hidden" name="base_version" value=(version);
+                                input type="hidden" name="document" value=(which.as_str());
+                                input type="hidden" name="section" value=(si);
+                                input type="hidden" name="sentence" value=(i);
+                                input type="hidden" name="flag" value=(fi);
+                                button type="submit" title="I checked this against the transcript and let the sentence stand" { "Acknowledge" }
+                            }
+                        }
+                    }
                     @if let Some((version, csrf, id)) = edit {
                         details.edit {
                             summary { "Edit" }
@@ -674,6 +682,7 @@ fn document(doc: &Draft, which: Document, edit: Option<(u32, &str, &str)>) -> Ma
                                 input type="hidden" name="section" value=(si);
                                 input type="hidden" name="sentence" value=(i);
                                 textarea name="text" rows="3" { (s.text) }
+                                label { "Cites " input type="text" name="cites" value=(citation_list(&s.citations)); }
                                 button type="submit" { "Save" }
                                 " (empty text removes the sentence)"
                             }
@@ -685,6 +694,24 @@ fn document(doc: &Draft, which: Document, edit: Option<(u32, &str, &str)>) -> Ma
     }
 }
 
+fn citation_list(citations: &[protocol::SegmentId]) -> String {
+    citations.iter().map(|c| format!("S{c}")).collect::<Vec<_>>().join(", ")
+}
+
+/// "S3, S5" (or "3 5") → [3, 5].
+fn parse_citations(list: &str) -> Result<Vec<protocol::SegmentId>, StoreError> {
+    list.split([',', ' '])
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            let c = c.trim();
+            c.strip_prefix(['S', 's'])
+                .unwrap_or(c)
+                .parse()
+                .map_err(|_| StoreError::Invalid(format!("{c:?} is not a segment like S3")))
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
 struct EditForm {
     csrf: String,
@@ -694,10 +721,25 @@ struct EditForm {
     section: usize,
     sentence: usize,
     text: String,
+    /// The citations after the edit ("S3, S5"); absent, they stay as they were.
+    #[serde(default)]
+    cites: Option<String>,
 }
 
-/// Replaces one sentence (or removes it, if the new text is empty). The reviewer's words are
-/// theirs: the sentence keeps its citations and loses the machine's flags.
+/// The document of a draft that a form names.
+fn document_mut(draft: &mut Draft, which: Document) -> Result<&mut Draft, StoreError> {
+    match which {
+        Document::Note => Ok(draft),
+        Document::PatientInstructions => draft
+            .patient_instructions
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Invalid("this draft has no patient instructions".into())),
+    }
+}
+
+/// Replaces one sentence's words and citations (or removes it, if the new text is empty). The
+/// changed sentence is checked against the segments it now cites exactly as a drafted one is, its
+/// flags are the check's, and it is marked as edited by the reviewer.
 async fn edit_sentence(
     State(app): State<Arc<App>>,
     user: User,
@@ -712,14 +754,7 @@ async fn edit_sentence(
         let (_, mut draft) = s
             .latest_draft(&actor, &target, "editing")?
             .ok_or_else(|| StoreError::NoDraft(target.clone()))?;
-        let doc = match form.document {
-            Document::Note => &mut draft,
-            Document::PatientInstructions => draft
-                .patient_instructions
-                .as_deref_mut()
-                .ok_or_else(|| StoreError::Invalid("this draft has no patient instructions".into()))?,
-        };
-        let sentences = doc
+        let sentences = document_mut(&mut draft, form.document)?
             .sections
             .get_mut(form.section)
             .map(|sec| &mut sec.sentences)
@@ -729,10 +764,64 @@ async fn edit_sentence(
         if text.is_empty() {
             sentences.remove(form.sentence);
         } else {
-            let s = &mut sentences[form.sentence];
-            s.text = text.to_string();
-            s.flags.clear();
+            let sentence = &mut sentences[form.sentence];
+            let citations = match &form.cites {
+                Some(list) => parse_citations(list)?,
+                None => sentence.citations.clone(),
+            };
+            if text == sentence.text && citations == sentence.citations {
+                return Ok(0);
+            }
+            let mut changed = protocol::Sentence::new(text, citations);
+            let transcript = s.transcript(&actor, &target, "editing")?;
+            changed.flags = drafting::check_sentence(&changed, &transcript)
+                .map_err(|e| StoreError::Invalid(format!("edit refused: {e}")))?;
+            changed.edited_by = Some(actor.name.clone());
+            *sentence = changed;
         }
+        s.save_edited_draft(&actor, &target, form.base_version, &draft)
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/encounters/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct AcknowledgeForm {
+    csrf: String,
+    base_version: u32,
+    #[serde(default)]
+    document: Document,
+    section: usize,
+    sentence: usize,
+    flag: usize,
+}
+
+/// A physician saw a flag, checked the sentence against the transcript, and lets it stand: the
+/// flag stays, marked with their name, and goes into the signed text that way.
+async fn acknowledge_flag(
+    State(app): State<Arc<App>>,
+    user: User,
+    Path(id): Path<String>,
+    Form(form): Form<AcknowledgeForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(Permission::SignNotes)?;
+    let actor = user.actor.clone();
+    let target = id.clone();
+    app.db(move |s| {
+        let (_, mut draft) = s
+            .latest_draft(&actor, &target, "acknowledging a flag")?
+            .ok_or_else(|| StoreError::NoDraft(target.clone()))?;
+        let flag = document_mut(&mut draft, form.document)?
+            .sections
+            .get_mut(form.section)
+            .and_then(|sec| sec.sentences.get_mut(form.sentence))
+            .and_then(|sentence| sentence.flags.get_mut(form.flag))
+            .ok_or_else(|| StoreError::Invalid("no such flag in the draft".into()))?;
+        if flag.acknowledged_by.is_some() {
+            return Ok(0);
+        }
+        flag.acknowledged_by = Some(actor.name.clone());
         s.save_edited_draft(&actor, &target, form.base_version, &draft)
     })
     .await?;
@@ -761,15 +850,23 @@ async fn sign_page(State(app): State<Arc<App>>, user: User, Path(id): Path<Strin
         html! {
             h1 { "Sign this note" }
             p { "You are signing draft v" (version) " of " @if e.label.is_empty() { "visit " (e.id) } @else { (e.label) } " exactly as shown. After signing it cannot be changed; corrections are signed addenda." }
-            @if draft.flag_count() > 0 {
-                p.error { "⚑ " (draft.flag_count()) " statement(s) are flagged as not supported by the transcript. Check them before signing." }
+            @let open = draft.open_flag_count();
+            @let acknowledged = draft.flag_count() - open;
+            @if open > 0 {
+                p.error.open-flags { "⚑ " (open) " flag(s) are still open. On the draft, edit or remove each flagged sentence, or acknowledge its flag, then sign." }
+                p { a href={ "/encounters/" (e.id) } { "Back to the draft" } }
+            }
+            @if acknowledged > 0 {
+                p { "⚑ " (acknowledged) " flag(s) were acknowledged; the signed note records each, and by whom." }
             }
             pre.preview { (crate::draft_text(&draft)) }
-            form.card method="post" action={ "/encounters/" (e.id) "/sign" } {
-                input type="hidden" name="csrf" value=(user.csrf);
-                input type="hidden" name="version" value=(version);
-                label { "Your password" input type="password" name="password" autocomplete="current-password" required autofocus; }
-                button type="submit" { "Sign" }
+            @if open == 0 {
+                form.card method="post" action={ "/encounters/" (e.id) "/sign" } {
+                    input type="hidden" name="csrf" value=(user.csrf);
+                    input type="hidden" name="version" value=(version);
+                    label { "Your password" input type="password" name="password" autocomplete="current-password" required autofocus; }
+                    button type="submit" { "Sign" }
+                }
             }
         },
     ))

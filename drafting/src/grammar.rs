@@ -68,13 +68,16 @@ pub fn grammar(template: &Template, transcript: &Transcript) -> String {
     // Digits come only as the numbers the visit said (in digits or in words: "one twenty" lets
     // the model write 120): a vital sign, lab value or dose nobody stated cannot be written.
     let said = said_numbers(transcript);
-    writeln!(g, "text ::= start body{{0,{}}} \".\"?", MAX_SENTENCE_CHARS - 2).unwrap();
+    // A number is always followed by something that is not a digit (or ends the sentence), so two
+    // numbers said cannot be run together into one nobody said ("1" "5" "0" → 150).
     if said.is_empty() {
+        writeln!(g, "text ::= start body{{0,{}}} \".\"?", MAX_SENTENCE_CHARS - 2).unwrap();
         writeln!(g, "start ::= [A-RT-Za-z] | \"S\" [a-zA-Z ]").unwrap();
         writeln!(g, "body ::= [^\\n\\[\\].0-9]").unwrap();
     } else {
-        writeln!(g, "start ::= [A-RT-Za-z] | \"S\" [a-zA-Z ] | num").unwrap();
-        writeln!(g, "body ::= [^\\n\\[\\].0-9] | num").unwrap();
+        writeln!(g, "text ::= start body{{0,{}}} num? \".\"?", MAX_SENTENCE_CHARS - 2).unwrap();
+        writeln!(g, "start ::= [A-RT-Za-z] | \"S\" [a-zA-Z ] | num [^\\n\\[\\].0-9]").unwrap();
+        writeln!(g, "body ::= [^\\n\\[\\].0-9] | num [^\\n\\[\\].0-9]").unwrap();
         let alternatives: Vec<String> = said.iter().map(|n| format!("\"{n}\"")).collect();
         writeln!(g, "num ::= {}", alternatives.join(" | ")).unwrap();
     }
@@ -143,7 +146,8 @@ mod tests {
         };
         let g = grammar(&Template::builtin("soap").unwrap(), &t);
         assert!(g.contains("num ::= \"120\" | \"2.5\" | \"80\"\n"), "{g}");
-        assert!(g.contains("body ::= [^\\n\\[\\].0-9] | num\n"), "{g}");
+        assert!(g.contains("body ::= [^\\n\\[\\].0-9] | num [^\\n\\[\\].0-9]\n"), "{g}");
+        assert!(g.contains("text ::= start body{0,198} num? \".\"?\n"), "{g}");
         let quiet = Transcript {
             segments: vec![segment(1, "good morning")],
         };

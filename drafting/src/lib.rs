@@ -17,7 +17,7 @@ mod validate;
 
 pub use facts::{Fact, FactKind, facts, transcript_facts};
 pub use grammar::{grammar, max_tokens};
-pub use numbers::{numbers_in, spoken_numbers_as_digits};
+pub use numbers::numbers_in;
 pub use parse::{ParseError, drop_filler, drop_repeated_sentences, parse};
 pub use prompt::Prompt;
 pub use steering::{SpokenInstruction, spoken_instructions};

@@ -50,68 +50,6 @@ pub fn numbers_in(text: &str) -> Vec<String> {
     out
 }
 
-/// `text` with each spoken number written in digits ("ten milligrams" → "10 milligrams", "one
-/// hundred point four" → "100.4", "one twenty over eighty" → "120 over 80"), for the model, which
-/// copies digits more faithfully than it converts words. The stored transcript keeps the words as
-/// heard; this is only what the prompt shows.
-pub fn spoken_numbers_as_digits(text: &str) -> String {
-    let words: Vec<&str> = text.split(' ').collect();
-    let bare = |w: &str| w.trim_matches(|c: char| !c.is_alphanumeric()).to_ascii_lowercase();
-    // "twenty-five" is one word.
-    let number_word =
-        |w: &str| word_value(w).is_some() || (w.contains('-') && w.split('-').all(|p| word_value(p).is_some()));
-    let mut out: Vec<String> = Vec::with_capacity(words.len());
-    let mut i = 0;
-    while i < words.len() {
-        let w = bare(words[i]);
-        let pronoun = w == "one"
-            && (i
-                .checked_sub(1)
-                .is_some_and(|p| PRONOUN_ONE.contains(&bare(words[p]).as_str()))
-                || words.get(i + 1).is_some_and(|n| bare(n) == "of"));
-        if !number_word(&w) || pronoun {
-            out.push(words[i].to_string());
-            i += 1;
-            continue;
-        }
-        // The run of number words ("one hundred and twenty", "ninety eight point six"); it ends at
-        // punctuation, which belongs to its last word.
-        let mut end = i;
-        while end < words.len() {
-            let current = words[end];
-            end += 1;
-            if current.ends_with(|c: char| !c.is_alphanumeric()) {
-                break;
-            }
-            let next = words.get(end).map(|n| bare(n)).unwrap_or_default();
-            let after = words.get(end + 1).map(|n| bare(n)).unwrap_or_default();
-            let continues = number_word(&next)
-                || (next == "point" && word_value(&after).is_some_and(|v| v < 10))
-                || (next == "and" && word_value(&after).is_some() && bare(current) == "hundred");
-            if !continues {
-                break;
-            }
-        }
-        let run = words[i..end].join(" ");
-        match numbers_in(&run).as_slice() {
-            [n] => {
-                let trailing: String = words[end - 1]
-                    .chars()
-                    .rev()
-                    .take_while(|c| !c.is_alphanumeric())
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                out.push(format!("{n}{trailing}"));
-            }
-            _ => out.extend(words[i..end].iter().map(|w| w.to_string())),
-        }
-        i = end;
-    }
-    out.join(" ")
-}
-
 /// Words before which "one" stands for a thing, not a count.
 const PRONOUN_ONE: &[&str] = &[
     "the", "last", "this", "that", "which", "no", "any", "each", "every", "another", "other",
@@ -365,7 +303,7 @@ fn combine(words: &[u64]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{numbers_in, quantities, spoken_numbers_as_digits};
+    use super::{numbers_in, quantities};
 
     #[test]
     fn digits_and_words_normalise_alike() {
@@ -386,18 +324,6 @@ mod tests {
         assert_eq!(numbers_in("1,000 mg for a full week, then an hour"), ["1000", "1", "1"]);
         assert_eq!(numbers_in("the last one was minor"), Vec::<String>::new());
         assert_eq!(numbers_in("a lot of pain"), Vec::<String>::new());
-        assert_eq!(
-            spoken_numbers_as_digits("take ten milligrams twice a day, temperature one hundred point four."),
-            "take 10 milligrams twice a day, temperature 100.4."
-        );
-        assert_eq!(
-            spoken_numbers_as_digits("it was one twenty over eighty and the last one was fine, one of them"),
-            "it was 120 over 80 and the last one was fine, one of them"
-        );
-        assert_eq!(
-            spoken_numbers_as_digits("one hundred and twenty five, then twenty-five"),
-            "125, then 25"
-        );
         assert_eq!(
             quantities("the last four days, 4 weeks, a full week, twenty five years"),
             [

@@ -109,15 +109,17 @@ pub fn drop_filler(draft: &mut Draft, template: &Template) -> usize {
     let mut dropped = 0;
     for section in &mut draft.sections {
         section.sentences.retain_mut(|s| {
-            // ("Allergies: none." keeps its heading: "None." alone would say nothing.)
+            // A copied guide is a long phrase ("Patient education and follow-up: …"); a short
+            // heading ("Family history: colon cancer.", "Allergies: none.") is part of the fact.
             if let Some((before, after)) = s.text.split_once(':')
                 && let (true, _, total) = from_guide(before)
-                && total >= 2
+                && total >= 3
                 && words(after).count() >= 2
             {
                 s.text = capitalised(after.trim());
             }
-            let copied_whole = matches!(from_guide(&s.text), (_, true, total) if total >= 4);
+            // Only a long run of guide words is a copy: "Follow up for test results." is a plan.
+            let copied_whole = matches!(from_guide(&s.text), (_, true, total) if total >= 6);
             let keep = !s.text.is_empty() && !copied_whole && !is_filler(&s.text) && !is_courtesy(&s.text);
             dropped += usize::from(!keep);
             keep
@@ -139,29 +141,50 @@ fn capitalised(text: &str) -> String {
 }
 
 /// "X not discussed", "none relevant", "N/A": a statement about the conversation or the note,
-/// not about the patient.
+/// not about the patient. Only that shape counts: the negation right before a word about the talk
+/// at the end of the sentence ("… were not discussed", "no … mentioned"), or one of a few whole
+/// sentences. "Discussed risks; does not want surgery." and "Vital signs not obtained." are facts.
 fn is_filler(text: &str) -> bool {
-    // "Not discussed" is about the conversation whatever it names ("No vital signs were
-    // discussed"); "not noted" or "none relevant" only when it names nothing clinical ("No
-    // swelling noted" is a finding).
-    const ABOUT_THE_TALK: &[&str] = &[
-        "discussed",
-        "mentioned",
-        "documented",
-        "addressed",
-        "applicable",
-        "specified",
-        "provided",
-        "recorded",
-        "obtained",
-        "elicited",
+    const ABOUT_THE_TALK: &[&str] = &["discussed", "mentioned", "documented", "addressed", "specified"];
+    const NOTHING: &[&str] = &["no", "not", "none", "nothing", "neither", "nor"];
+    const TRAILING: &[&str] = &[
+        "today",
+        "during",
+        "the",
+        "this",
+        "at",
+        "in",
+        "visit",
+        "transcript",
+        "conversation",
     ];
-    const VAGUE: &[&str] = &["relevant", "available", "performed", "noted", "reported"];
-    const NOTHING: &[&str] = &["no", "not", "none", "nothing", "n/a", "na", "neither", "nor", "without"];
+    const WHOLE: &[&[&str]] = &[
+        &["n/a"],
+        &["na"],
+        &["not", "applicable"],
+        &["none", "relevant"],
+        &["none", "reported"],
+        &["not", "reported"],
+        &["nothing", "relevant"],
+        &["not", "discussed"],
+        &["not", "mentioned"],
+    ];
     let w: Vec<String> = words(text).collect();
-    let has = |list: &[&str]| w.iter().any(|x| list.contains(&x.as_str()));
-    let clinical = crate::has_clinical_content(text) || !crate::numbers_in(text).is_empty();
-    has(NOTHING) && (has(ABOUT_THE_TALK) || (has(VAGUE) && !clinical)) || w == ["n/a"] || w == ["none"]
+    if WHOLE.iter().any(|whole| w == *whole) {
+        return true;
+    }
+    // The last word that is not "today", "during the visit"…
+    let Some(last) = w.iter().rposition(|x| !TRAILING.contains(&x.as_str())) else {
+        return false;
+    };
+    if !ABOUT_THE_TALK.contains(&w[last].as_str()) {
+        return false;
+    }
+    let negated_just_before = w[last.saturating_sub(3)..last]
+        .iter()
+        .any(|x| NOTHING.contains(&x.as_str()));
+    let opens_with_nothing = w.first().is_some_and(|x| NOTHING.contains(&x.as_str()));
+    negated_just_before || opens_with_nothing
 }
 
 /// Greetings, thanks and goodbyes.
@@ -265,6 +288,11 @@ mod tests {
                    - Relevant medical, surgical, social and family history: None relevant. [S1]\n\
                    - Denies fever. [S2]\n\
                    - Current medications and allergies: none. [S2]\n\
+                   - Family history: colon cancer. [S2]\n\
+                   - Discussed risks; patient does not want surgery. [S2]\n\
+                   - Vital signs not obtained. [S2]\n\
+                   - Follow up for test results. [S2]\n\
+                   - None. [S2]\n\
                    ## Objective Exam\n- No vital signs were discussed. [S3]\n\
                    - No swelling noted. [S3]\n\
                    ## Objective Results\n- Tests ordered are not discussed. [S3]\n\
@@ -281,6 +309,11 @@ mod tests {
                 "Knee pain for 3 days.",
                 "Denies fever.",
                 "Current medications and allergies: none.",
+                "Family history: colon cancer.",
+                "Discussed risks; patient does not want surgery.",
+                "Vital signs not obtained.",
+                "Follow up for test results.",
+                "None.",
                 "No swelling noted.",
                 "Return in a week.",
                 "Ibuprofen 400 mg."

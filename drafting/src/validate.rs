@@ -62,7 +62,7 @@ fn recited(sentence: &mut Sentence, transcript: &Transcript, steering: &[crate::
         let mut candidates: Vec<SegmentId> = sentence
             .citations
             .iter()
-            .flat_map(|&c| (1..=REACH).flat_map(move |d| [c.saturating_sub(d), c + d]))
+            .flat_map(|&c| (1..=REACH).flat_map(move |d| [c.saturating_sub(d), c.saturating_add(d)]))
             .filter(|id| *id > 0 && !sentence.citations.contains(id) && transcript.segment(*id).is_some())
             .collect();
         candidates.sort_unstable();
@@ -245,9 +245,11 @@ fn flags_for(sentence: &Sentence, cited: &[&protocol::Segment]) -> Vec<Flag> {
     flags
 }
 
-/// Removes sentences that state a vital-sign reading the visit never gave ("BP 120/80" where no
-/// reading was spoken): a flag is not enough for a value nobody stated. Returns how many. A reading
-/// the transcript gives (in digits or words) stays, flagged if its citations miss it.
+/// Removes sentences that only state vital-sign readings, one of which the visit never gave ("BP
+/// 120/80, HR 65." where no reading was spoken): a flag is not enough for a value nobody stated.
+/// Returns how many. A reading the transcript gives (in digits or words) stays, flagged if its
+/// citations miss it; a sentence that also says something else ("Temp 102, cough for 5 days")
+/// stays, flagged, so nothing else is lost.
 pub fn drop_unstated_readings(draft: &mut Draft, transcript: &Transcript) -> usize {
     let text: String = transcript.segments.iter().map(|s| format!("{}. ", s.text)).collect();
     let stated = crate::support::vital_readings(&text);
@@ -259,7 +261,8 @@ pub fn drop_unstated_readings(draft: &mut Draft, transcript: &Transcript) -> usi
                 let invented = s.flags.iter().any(|f| f.kind == FlagKind::UnsupportedNumber)
                     && crate::support::vital_readings(&s.text)
                         .iter()
-                        .any(|reading| !stated.contains(reading));
+                        .any(|reading| !stated.contains(reading))
+                    && crate::facts(&s.text).iter().all(|f| f.kind == crate::FactKind::Vital);
                 dropped += usize::from(invented);
                 !invented
             });
@@ -629,10 +632,17 @@ mod tests {
         d.sections[0]
             .sentences
             .push(Sentence::new("Temperature 98.6.", vec![2]));
+        d.sections[0]
+            .sentences
+            .push(Sentence::new("Temperature 102 with a cough.", vec![2]));
         validate(&mut d, &t).unwrap();
         assert_eq!(drop_unstated_readings(&mut d, &t), 1);
         let texts: Vec<&str> = d.sentences().map(|s| s.text.as_str()).collect();
-        assert_eq!(texts, ["Temperature 98.6."]);
+        assert_eq!(texts, ["Temperature 98.6.", "Temperature 102 with a cough."]);
+        assert!(
+            !d.sections[0].sentences[1].flags.is_empty(),
+            "the other reading stays flagged"
+        );
     }
 
     #[test]

@@ -63,6 +63,9 @@ fn sections_text(d: &Draft) -> String {
         for s in &section.sentences {
             let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
             writeln!(out, "- {} [{}]", s.text, cites.join(", ")).unwrap();
+            if let Some(editor) = &s.edited_by {
+                writeln!(out, "    (edited by {editor})").unwrap();
+            }
             for f in &s.flags {
                 let what = f.kind.describe();
                 match &f.acknowledged_by {

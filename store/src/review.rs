@@ -415,6 +415,12 @@ fn review_marks_are_honest(base: &Draft, edited: &Draft, by: &Actor) -> Result<(
             if sentence.edited_by != unchanged.edited_by {
                 return refuse("who edited a sentence cannot be changed");
             }
+            let new_flag_acknowledged = sentence.flags.iter().any(|f| {
+                f.acknowledged_by.is_some() && !unchanged.flags.iter().any(|b| b.kind == f.kind && b.term == f.term)
+            });
+            if new_flag_acknowledged {
+                return refuse("a flag is acknowledged after it was raised, not with it");
+            }
             for flag in &unchanged.flags {
                 let kept = sentence
                     .flags

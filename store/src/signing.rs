@@ -610,6 +610,15 @@ mod tests {
             store.save_edited_draft(&doctor, &id, 1, &forged),
             Err(StoreError::Invalid(_))
         ));
+        let mut pre_acknowledged = note.clone();
+        pre_acknowledged.sections[0].sentences[0].flags.push(protocol::Flag {
+            acknowledged_by: Some("drbob".into()),
+            ..protocol::Flag::new(protocol::FlagKind::UnsupportedClaim, "made up".into())
+        });
+        assert!(matches!(
+            store.save_edited_draft(&doctor, &id, 1, &pre_acknowledged),
+            Err(StoreError::Invalid(_))
+        ));
         let mut unmarked = note.clone();
         unmarked.sections[0].sentences[0].text = "Ibuprofen twice daily.".into();
         assert!(matches!(

@@ -445,8 +445,13 @@ fn demo(profile: &str) -> Result<()> {
         .to_string();
     println!("\n=== scribe show {id} ===");
     run(&mut app(&["show", &id]))?;
-    println!("=== scribe sign {id} --user dr_demo ===");
-    run_with_stdin(&mut app(&["sign", &id, "--user", "dr_demo"]), password)?;
+    // A physician checks each flag against the transcript before letting it stand; the demo
+    // acknowledges them all so it can show a signature (the list is printed first).
+    println!("=== scribe sign {id} --user dr_demo --acknowledge-flags ===");
+    run_with_stdin(
+        &mut app(&["sign", &id, "--user", "dr_demo", "--acknowledge-flags"]),
+        password,
+    )?;
     println!("\n=== scribe verify {id} ===");
     run(&mut app(&["verify", &id]))?;
     println!(

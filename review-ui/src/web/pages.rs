@@ -698,10 +698,19 @@ fn citation_list(citations: &[protocol::SegmentId]) -> String {
     citations.iter().map(|c| format!("S{c}")).collect::<Vec<_>>().join(", ")
 }
 
+/// A sentence rests on a few segments; citing half the visit would hide what it rests on.
+const MOST_CITATIONS: usize = 6;
+
 /// "S3, S5" (or "3 5") → [3, 5].
 fn parse_citations(list: &str) -> Result<Vec<protocol::SegmentId>, StoreError> {
-    list.split([',', ' '])
-        .filter(|c| !c.trim().is_empty())
+    let cites: Vec<&str> = list.split([',', ' ']).filter(|c| !c.trim().is_empty()).collect();
+    if cites.len() > MOST_CITATIONS {
+        return Err(StoreError::Invalid(format!(
+            "a sentence cites at most {MOST_CITATIONS} segments"
+        )));
+    }
+    cites
+        .into_iter()
         .map(|c| {
             let c = c.trim();
             c.strip_prefix(['S', 's'])
@@ -760,7 +769,9 @@ async fn edit_sentence(
             .map(|sec| &mut sec.sentences)
             .filter(|ss| form.sentence < ss.len())
             .ok_or_else(|| StoreError::Invalid("no such sentence in the draft".into()))?;
-        let text = form.text.trim();
+        // One sentence is one line: a line break in it could pass for a line of the signed text.
+        let text = form.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = text.as_str();
         if text.is_empty() {
             sentences.remove(form.sentence);
         } else {

@@ -190,9 +190,11 @@ fn flags_for(sentence: &Sentence, cited: &[&protocol::Segment]) -> Vec<Flag> {
         .iter()
         .any(|w| source_words.contains(*w))
         || (source_words.contains("left") && source_words.contains("right"));
+    // "right away", "all right", "that's right" name no side.
+    let sides_named: HashSet<String> = sides(&sentence.text);
     for side in ["left", "right", "bilateral", "bilaterally"] {
         let said = source_words.contains(side) || (side.starts_with("bilateral") && both_sides);
-        if sentence_words.contains(side) && !said && seen.insert(side.to_string()) {
+        if sides_named.contains(side) && !said && seen.insert(side.to_string()) {
             flags.push(Flag::new(FlagKind::UnsupportedLaterality, side.into()));
         }
     }
@@ -272,6 +274,29 @@ pub fn drop_unstated_readings(draft: &mut Draft, transcript: &Transcript) -> usi
         }
     }
     dropped
+}
+
+/// The sides a text names: "left", "right", "bilateral(ly)", but not the "right" of "right away",
+/// "all right", "that's right", "right now".
+fn sides(text: &str) -> HashSet<String> {
+    let tokens: Vec<String> = words(text).collect();
+    let mut out = HashSet::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if !matches!(t.as_str(), "left" | "right" | "bilateral" | "bilaterally") {
+            continue;
+        }
+        let next = tokens.get(i + 1).map(String::as_str);
+        let previous = i.checked_sub(1).map(|p| tokens[p].as_str());
+        let idiom = t == "right"
+            && (matches!(
+                next,
+                Some("away" | "now" | "here" | "there" | "after" | "before" | "then" | "back")
+            ) || matches!(previous, Some("all" | "s" | "is" | "that" | "you" | "re" | "exactly")));
+        if !idiom {
+            out.insert(t.clone());
+        }
+    }
+    out
 }
 
 /// Each medication named in `text` with the amounts (in mg, mcg, units…) said in the few words
@@ -615,6 +640,23 @@ mod tests {
         validate(&mut d, &t).unwrap();
         assert_eq!(d.sections[0].sentences[0].citations, vec![4]);
         assert!(!kinds(&d).is_empty());
+    }
+
+    #[test]
+    fn right_away_names_no_side() {
+        let t = Transcript {
+            segments: vec![seg(1, "call us if the chest pain comes back")],
+        };
+        let mut d = draft("If the chest pain comes back, call right away.", vec![1]);
+        validate(&mut d, &t).unwrap();
+        assert!(
+            !kinds(&d).iter().any(|(k, _)| *k == FlagKind::UnsupportedLaterality),
+            "{:?}",
+            kinds(&d)
+        );
+        let mut d = draft("Right chest pain.", vec![1]);
+        validate(&mut d, &t).unwrap();
+        assert!(kinds(&d).contains(&(FlagKind::UnsupportedLaterality, "right".into())));
     }
 
     #[test]

@@ -460,12 +460,7 @@ pub fn sign(ctx: &Context, id: &str, user: &str, acknowledge_flags: bool) -> Res
                 open.len()
             );
         }
-        let count = open.len();
-        for flag in draft_flags_mut(&mut draft) {
-            if flag.acknowledged_by.is_none() {
-                flag.acknowledged_by = Some(signer.name.clone());
-            }
-        }
+        let count = draft.acknowledge_open_flags(&signer.name);
         store.save_edited_draft(&signer, id, version, &draft)?;
         eprintln!("acknowledged {count} flag(s) as {}", signer.name);
     }
@@ -494,24 +489,6 @@ fn open_flags(draft: &protocol::Draft) -> Vec<(String, String, protocol::Flag)> 
         collect(p, "Patient instructions / ");
     }
     out
-}
-
-fn draft_flags_mut(draft: &mut protocol::Draft) -> Vec<&mut protocol::Flag> {
-    let (note, instructions) = (&mut draft.sections, draft.patient_instructions.as_deref_mut());
-    let mut flags: Vec<&mut protocol::Flag> = note
-        .iter_mut()
-        .flat_map(|s| s.sentences.iter_mut())
-        .flat_map(|s| s.flags.iter_mut())
-        .collect();
-    if let Some(p) = instructions {
-        flags.extend(
-            p.sections
-                .iter_mut()
-                .flat_map(|s| s.sentences.iter_mut())
-                .flat_map(|s| s.flags.iter_mut()),
-        );
-    }
-    flags
 }
 
 pub fn verify(ctx: &Context, id: &str) -> Result<ExitCode> {

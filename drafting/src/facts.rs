@@ -13,14 +13,8 @@ use crate::support::{ConceptKind, Polarity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FactKind {
-    Finding,
-    Diagnosis,
-    Site,
-    Test,
-    Referral,
-    FollowUp,
-    Frequency,
-    Vital,
+    /// A concept of the lexicon: a finding, diagnosis, site, test, referral…
+    Concept(ConceptKind),
     Medication,
     Dose,
     Duration,
@@ -33,20 +27,13 @@ impl FactKind {
     pub fn is_major(self) -> bool {
         !matches!(
             self,
-            FactKind::Finding | FactKind::Site | FactKind::FollowUp | FactKind::Duration
+            FactKind::Concept(ConceptKind::Finding | ConceptKind::Site | ConceptKind::FollowUp) | FactKind::Duration
         )
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            FactKind::Finding => "finding",
-            FactKind::Diagnosis => "diagnosis",
-            FactKind::Site => "site",
-            FactKind::Test => "test",
-            FactKind::Referral => "referral",
-            FactKind::FollowUp => "follow-up",
-            FactKind::Frequency => "frequency",
-            FactKind::Vital => "vital",
+            FactKind::Concept(kind) => kind.as_str(),
             FactKind::Medication => "medication",
             FactKind::Dose => "dose",
             FactKind::Duration => "duration",
@@ -112,16 +99,7 @@ fn concept_facts(text: &str) -> Vec<Fact> {
         .map(|m| {
             let concept = &lexicon[m.concept];
             Fact {
-                kind: match concept.kind {
-                    ConceptKind::Finding => FactKind::Finding,
-                    ConceptKind::Diagnosis => FactKind::Diagnosis,
-                    ConceptKind::Site => FactKind::Site,
-                    ConceptKind::Test => FactKind::Test,
-                    ConceptKind::Referral => FactKind::Referral,
-                    ConceptKind::FollowUp => FactKind::FollowUp,
-                    ConceptKind::Frequency => FactKind::Frequency,
-                    ConceptKind::Vital => FactKind::Vital,
-                },
+                kind: FactKind::Concept(concept.kind),
                 key: concept.name.clone(),
                 value: None,
                 negated: match m.polarity {
@@ -188,7 +166,7 @@ fn number_facts(text: &str) -> Vec<Fact> {
     }
     for (vital, reading) in crate::support::vital_readings(text) {
         out.push(Fact {
-            kind: FactKind::Vital,
+            kind: FactKind::Concept(ConceptKind::Vital),
             key: vital,
             value: Some(reading),
             negated: None,

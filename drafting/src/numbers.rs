@@ -55,16 +55,12 @@ const PRONOUN_ONE: &[&str] = &[
     "the", "last", "this", "that", "which", "no", "any", "each", "every", "another", "other",
 ];
 
-/// "a week", "a full week", "an hour": a unit of time or measure after "a".
+/// "a week", "a full week", "an hour": a unit of time after "a".
 fn a_unit_follows(rest: &[String]) -> bool {
-    const UNITS: &[&str] = &[
-        "day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours", "minute", "minutes",
-    ];
+    let time = |word: &String| TIME_UNITS.iter().any(|(u, _)| u == word);
     match rest {
-        [unit, ..] if UNITS.contains(&unit.as_str()) => true,
-        [adjective, unit, ..] => {
-            matches!(adjective.as_str(), "full" | "whole" | "single") && UNITS.contains(&unit.as_str())
-        }
+        [unit, ..] if time(unit) => true,
+        [adjective, unit, ..] => matches!(adjective.as_str(), "full" | "whole" | "single") && time(unit),
         _ => false,
     }
 }
@@ -158,12 +154,11 @@ pub(crate) fn amounts(text: &str) -> Vec<String> {
 /// Durations: each number directly followed by a unit of time ("4 weeks", "four days", "a week"),
 /// with the unit in the singular.
 pub(crate) fn quantities(text: &str) -> Vec<(String, &'static str)> {
-    const UNITS: &[(&str, &str)] = TIME_UNITS;
     let tokens: Vec<String> = tokens(text).collect();
     let numeric = |t: &str| digits(t).is_some() || word_value(t).is_some() || matches!(t, "a" | "an");
     let mut out = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
-        let Some(&(_, unit)) = UNITS.iter().find(|(u, _)| u == token) else {
+        let Some(&(_, unit)) = TIME_UNITS.iter().find(|(u, _)| u == token) else {
             continue;
         };
         // "once a day" is how often, not how long.

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use protocol::{Draft, Section, SegmentId, Sentence};
 
 use crate::Template;
+use crate::validate::words;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ParseError {
@@ -128,12 +129,6 @@ pub fn drop_filler(draft: &mut Draft, template: &Template) -> usize {
     dropped
 }
 
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric() && c != '/')
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-}
-
 fn capitalised(text: &str) -> String {
     let mut c = text.chars();
     c.next()
@@ -159,7 +154,7 @@ fn is_filler(text: &str) -> bool {
         "conversation",
     ];
     const WHOLE: &[&[&str]] = &[
-        &["n/a"],
+        &["n", "a"],
         &["na"],
         &["not", "applicable"],
         &["none", "relevant"],

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use protocol::{Flag, FlagKind, Segment};
 
 /// What kind of clinical content a concept is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConceptKind {
     Finding,
     Diagnosis,
@@ -25,6 +25,33 @@ pub enum ConceptKind {
     FollowUp,
     Frequency,
     Vital,
+}
+
+impl ConceptKind {
+    const ALL: [ConceptKind; 8] = [
+        ConceptKind::Finding,
+        ConceptKind::Diagnosis,
+        ConceptKind::Site,
+        ConceptKind::Test,
+        ConceptKind::Referral,
+        ConceptKind::FollowUp,
+        ConceptKind::Frequency,
+        ConceptKind::Vital,
+    ];
+
+    /// The kind's name, as the lexicon file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConceptKind::Finding => "finding",
+            ConceptKind::Diagnosis => "diagnosis",
+            ConceptKind::Site => "site",
+            ConceptKind::Test => "test",
+            ConceptKind::Referral => "referral",
+            ConceptKind::FollowUp => "followup",
+            ConceptKind::Frequency => "frequency",
+            ConceptKind::Vital => "vital",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -68,17 +95,10 @@ fn parse_lexicon(text: &str) -> Result<Vec<Concept>, String> {
         let bad = |why: &str| format!("lexicon line {}: {why}: {line}", n + 1);
         let (head, forms) = line.split_once(':').ok_or_else(|| bad("no ':'"))?;
         let (kind, name) = head.split_once(' ').ok_or_else(|| bad("no kind"))?;
-        let kind = match kind {
-            "finding" => ConceptKind::Finding,
-            "diagnosis" => ConceptKind::Diagnosis,
-            "site" => ConceptKind::Site,
-            "test" => ConceptKind::Test,
-            "referral" => ConceptKind::Referral,
-            "followup" => ConceptKind::FollowUp,
-            "frequency" => ConceptKind::Frequency,
-            "vital" => ConceptKind::Vital,
-            _ => return Err(bad("unknown kind")),
-        };
+        let kind = *ConceptKind::ALL
+            .iter()
+            .find(|k| k.as_str() == kind)
+            .ok_or_else(|| bad("unknown kind"))?;
         let forms: Vec<Vec<String>> = forms
             .split('|')
             .map(|f| clauses(f).into_iter().flat_map(|c| c.tokens).collect::<Vec<_>>())
@@ -240,7 +260,6 @@ fn answer_polarity(answer: &[String]) -> Polarity {
 /// The concepts named in each clause, with their polarity. For a question the answer decides: the
 /// first clause after it that is not a question, if it opens with yes or no.
 fn mentions(clauses: &[Clause]) -> Vec<Mention> {
-    let forms = forms_longest_first();
     let mut out = Vec::new();
     for (ci, clause) in clauses.iter().enumerate() {
         let answer = if clause.question {
@@ -266,8 +285,7 @@ fn mentions(clauses: &[Clause]) -> Vec<Mention> {
         let (mut negated_until, mut named_since_cue, mut just_named) = (0usize, false, false);
         let mut i = 0;
         while i < t.len() {
-            let hit = forms.iter().find(|(_, f)| t[i..].starts_with(f));
-            if let Some((concept, form)) = hit {
+            if let Some((concept, len)) = concept_at(&t[i..]) {
                 let negating = i < negated_until;
                 let polarity = if clause.question {
                     answer
@@ -277,18 +295,18 @@ fn mentions(clauses: &[Clause]) -> Vec<Mention> {
                     Polarity::Affirmed
                 };
                 out.push(Mention {
-                    concept: *concept,
+                    concept,
                     polarity,
                     clause: ci,
                     start: i,
-                    len: form.len(),
+                    len,
                 });
                 if negating {
                     named_since_cue = true;
-                    negated_until = negated_until.max(i + form.len() + NEGATION_REACH / 2);
+                    negated_until = negated_until.max(i + len + NEGATION_REACH / 2);
                 }
                 just_named = true;
-                i += form.len();
+                i += len;
                 continue;
             }
             let w = t[i].as_str();
@@ -311,19 +329,30 @@ fn mentions(clauses: &[Clause]) -> Vec<Mention> {
     out
 }
 
-/// Every surface form of the lexicon with its concept, longest first, so "chest pain" is found
-/// before "pain".
-fn forms_longest_first() -> &'static [(usize, Vec<String>)] {
-    static FORMS: OnceLock<Vec<(usize, Vec<String>)>> = OnceLock::new();
-    FORMS.get_or_init(|| {
-        let mut forms: Vec<(usize, Vec<String>)> = lexicon()
-            .iter()
-            .enumerate()
-            .flat_map(|(i, c)| c.forms.iter().map(move |f| (i, f.clone())))
-            .collect();
-        forms.sort_by_key(|(_, f)| std::cmp::Reverse(f.len()));
-        forms
-    })
+/// The concept named at the start of `tokens`, by its longest surface form ("chest pain" before
+/// "pain"), and how many tokens that form takes.
+fn concept_at(tokens: &[String]) -> Option<(usize, usize)> {
+    /// (concept, surface form) pairs.
+    type Forms = Vec<(usize, Vec<String>)>;
+    // Surface forms by their first word, each list longest first: looked up once per token.
+    static BY_FIRST_WORD: OnceLock<HashMap<String, Forms>> = OnceLock::new();
+    let by_first_word = BY_FIRST_WORD.get_or_init(|| {
+        let mut map: HashMap<String, Forms> = HashMap::new();
+        for (i, concept) in lexicon().iter().enumerate() {
+            for form in &concept.forms {
+                map.entry(form[0].clone()).or_default().push((i, form.clone()));
+            }
+        }
+        for forms in map.values_mut() {
+            forms.sort_by_key(|(_, f)| std::cmp::Reverse(f.len()));
+        }
+        map
+    });
+    by_first_word
+        .get(tokens.first()?)?
+        .iter()
+        .find(|(_, f)| tokens.starts_with(f))
+        .map(|(concept, f)| (*concept, f.len()))
 }
 
 /// Words a note uses to frame a fact rather than state one ("patient reports", "plan to
@@ -666,7 +695,6 @@ fn supporting_polarities(concept: usize, source: &HashMap<usize, HashSet<Polarit
 /// words) that no cited segment has, joined for a flag, if they are at least two and more than
 /// half of the clause's.
 fn uncovered_words(sentence: &[Clause], source: &[Clause]) -> Vec<String> {
-    let forms = forms_longest_first();
     let have: HashSet<&str> = source
         .iter()
         .flat_map(|c| c.tokens.iter())
@@ -678,8 +706,8 @@ fn uncovered_words(sentence: &[Clause], source: &[Clause]) -> Vec<String> {
         let t = &clause.tokens;
         let mut i = 0;
         while i < t.len() {
-            if let Some((_, form)) = forms.iter().find(|(_, f)| t[i..].starts_with(f)) {
-                i += form.len();
+            if let Some((_, len)) = concept_at(&t[i..]) {
+                i += len;
                 continue;
             }
             let w = t[i].as_str();

@@ -145,11 +145,12 @@ fn flags_for(sentence: &Sentence, cited: &[&protocol::Segment]) -> Vec<Flag> {
             flags.push(Flag::new(FlagKind::UnsupportedNumber, n));
         }
     }
+    let source_quantities = crate::numbers::quantities(&source);
     for (n, unit) in crate::numbers::quantities(&sentence.text) {
-        let source_units: Vec<&str> = crate::numbers::quantities(&source)
-            .into_iter()
+        let source_units: Vec<&str> = source_quantities
+            .iter()
             .filter(|(m, _)| *m == n)
-            .map(|(_, u)| u)
+            .map(|(_, u)| *u)
             .collect();
         // "4 weeks" where the segments said "four days".
         if !source_units.is_empty() && !source_units.contains(&unit) && seen.insert(format!("{n} {unit}")) {
@@ -264,7 +265,9 @@ pub fn drop_unstated_readings(draft: &mut Draft, transcript: &Transcript) -> usi
                     && crate::support::vital_readings(&s.text)
                         .iter()
                         .any(|reading| !stated.contains(reading))
-                    && crate::facts(&s.text).iter().all(|f| f.kind == crate::FactKind::Vital);
+                    && crate::facts(&s.text)
+                        .iter()
+                        .all(|f| f.kind == crate::FactKind::Concept(crate::ConceptKind::Vital));
                 dropped += usize::from(invented);
                 !invented
             });
@@ -368,7 +371,7 @@ pub(crate) fn is_stopword(w: &str) -> bool {
     STOP.contains(&w)
 }
 
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+pub(crate) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)

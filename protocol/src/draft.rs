@@ -133,6 +133,27 @@ impl Draft {
             + self.patient_instructions.as_ref().map_or(0, |p| p.flag_count())
     }
 
+    /// Acknowledges, in `by`'s name, every flag nobody has yet (note and patient instructions);
+    /// returns how many.
+    pub fn acknowledge_open_flags(&mut self, by: &str) -> usize {
+        let mut count = 0;
+        for flag in self
+            .sections
+            .iter_mut()
+            .flat_map(|s| s.sentences.iter_mut())
+            .flat_map(|s| s.flags.iter_mut())
+            .filter(|f| f.acknowledged_by.is_none())
+        {
+            flag.acknowledged_by = Some(by.to_string());
+            count += 1;
+        }
+        count
+            + self
+                .patient_instructions
+                .as_deref_mut()
+                .map_or(0, |p| p.acknowledge_open_flags(by))
+    }
+
     /// Flags nobody has acknowledged yet, in the note and the patient instructions: while any
     /// is open the draft cannot be signed.
     pub fn open_flag_count(&self) -> usize {

@@ -84,31 +84,24 @@ fn canonical_text_v1(encounter_id: &str, draft_version: u32, draft: &Draft, sign
 /// part naming their template, with their sections written as the note's are.
 fn canonical_text_v2(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
     let mut t = canonical_text(2, encounter_id, draft_version, draft, signer, signed_ms);
-    if let Some(instructions) = &draft.patient_instructions {
-        writeln!(t, "\n# Patient instructions").unwrap();
-        writeln!(t, "template: {}", instructions.template).unwrap();
-        write_sections(&mut t, instructions);
-    }
+    write_instructions(&mut t, draft, false);
     t
 }
 
 /// v3: v2, with what the review did under each sentence: who edited it, and each flag the
 /// signer saw and let stand (`  edited-by: NAME`, `  flag: KIND "TERM" acknowledged-by: NAME`).
 fn canonical_text_v3(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
-    let mut t = String::new();
-    writeln!(t, "scribe-signed-note v3").unwrap();
-    writeln!(t, "encounter: {encounter_id}").unwrap();
-    writeln!(t, "draft-version: {draft_version}").unwrap();
-    writeln!(t, "template: {}", draft.template).unwrap();
-    writeln!(t, "signer: {signer}").unwrap();
-    writeln!(t, "signed-at: {}", rfc3339_utc(signed_ms)).unwrap();
-    write_reviewed_sections(&mut t, draft);
+    let mut t = canonical_text(3, encounter_id, draft_version, draft, signer, signed_ms);
+    write_instructions(&mut t, draft, true);
+    t
+}
+
+fn write_instructions(t: &mut String, draft: &Draft, review_marks: bool) {
     if let Some(instructions) = &draft.patient_instructions {
         writeln!(t, "\n# Patient instructions").unwrap();
         writeln!(t, "template: {}", instructions.template).unwrap();
-        write_reviewed_sections(&mut t, instructions);
+        write_sections(t, instructions, review_marks);
     }
-    t
 }
 
 /// Whether a review left marks (an edit, an acknowledged flag) that the signed text must carry.
@@ -148,11 +141,14 @@ fn canonical_text(
     writeln!(t, "template: {}", draft.template).unwrap();
     writeln!(t, "signer: {signer}").unwrap();
     writeln!(t, "signed-at: {signed_at}").unwrap();
-    write_sections(&mut t, draft);
+    // v3 and later carry the review under each sentence.
+    write_sections(&mut t, draft, version >= 3);
     t
 }
 
-fn write_sections(t: &mut String, draft: &Draft) {
+/// The sections, a sentence a line with its citations; with `review_marks` (v3), under each
+/// sentence who edited it and each of its flags with who acknowledged it.
+fn write_sections(t: &mut String, draft: &Draft, review_marks: bool) {
     for section in &draft.sections {
         writeln!(t, "\n## {}", section.name).unwrap();
         if section.sentences.is_empty() {
@@ -161,19 +157,9 @@ fn write_sections(t: &mut String, draft: &Draft) {
         for s in &section.sentences {
             let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
             writeln!(t, "- {} [{}]", s.text, cites.join(", ")).unwrap();
-        }
-    }
-}
-
-fn write_reviewed_sections(t: &mut String, draft: &Draft) {
-    for section in &draft.sections {
-        writeln!(t, "\n## {}", section.name).unwrap();
-        if section.sentences.is_empty() {
-            writeln!(t, "- Not discussed.").unwrap();
-        }
-        for s in &section.sentences {
-            let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
-            writeln!(t, "- {} [{}]", s.text, cites.join(", ")).unwrap();
+            if !review_marks {
+                continue;
+            }
             if let Some(editor) = &s.edited_by {
                 writeln!(t, "  edited-by: {editor}").unwrap();
             }
@@ -466,6 +452,39 @@ mod tests {
         assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00Z");
     }
 
+    /// A store in `dir` with physician drbob and one typed visit of one clinician segment.
+    fn visit_for_drbob(dir: &std::path::Path, said: &str) -> (Store, Actor, String) {
+        let mut store = Store::create(&dir.join("scribe.db"), &dir.join("scribe.key")).unwrap();
+        store
+            .add_user(
+                &Actor::system("test"),
+                "drbob",
+                crate::Role::Physician,
+                "correct horse drbob",
+            )
+            .unwrap();
+        let doctor = Actor {
+            name: "drbob".into(),
+            role: crate::Role::Physician,
+            source: None,
+        };
+        let transcript = protocol::Transcript {
+            segments: vec![protocol::Segment {
+                id: 1,
+                start_ms: 0,
+                end_ms: 1000,
+                speaker: protocol::Speaker::Clinician,
+                text: said.into(),
+                confidence: 0.9,
+                words: Vec::new(),
+            }],
+        };
+        let id = store
+            .create_transcript_encounter(&doctor, &crate::NewEncounter::default(), &transcript)
+            .unwrap();
+        (store, doctor, id)
+    }
+
     fn one_sentence(template: &str, section: &str, text: &str) -> Draft {
         Draft::new(
             template,
@@ -479,30 +498,7 @@ mod tests {
     #[test]
     fn patient_instructions_join_the_draft_and_are_signed_with_the_note() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::create(&dir.path().join("scribe.db"), &dir.path().join("scribe.key")).unwrap();
-        let system = Actor::system("test");
-        store
-            .add_user(&system, "drbob", crate::Role::Physician, "correct horse drbob")
-            .unwrap();
-        let doctor = Actor {
-            name: "drbob".into(),
-            role: crate::Role::Physician,
-            source: None,
-        };
-        let transcript = protocol::Transcript {
-            segments: vec![protocol::Segment {
-                id: 1,
-                start_ms: 0,
-                end_ms: 1000,
-                speaker: protocol::Speaker::Clinician,
-                text: "Take ibuprofen 400 milligrams twice a day.".into(),
-                confidence: 0.9,
-                words: Vec::new(),
-            }],
-        };
-        let id = store
-            .create_transcript_encounter(&doctor, &crate::NewEncounter::default(), &transcript)
-            .unwrap();
+        let (mut store, doctor, id) = visit_for_drbob(dir.path(), "Take ibuprofen 400 milligrams twice a day.");
         let pipeline = Actor::system("pipeline");
         let note = one_sentence("soap", "Plan", "Ibuprofen 400 mg twice daily.");
         store.save_draft(&pipeline, &id, &note, "llm").unwrap();
@@ -565,30 +561,7 @@ mod tests {
     #[test]
     fn open_flags_block_signing_until_acknowledged_and_the_signed_text_records_the_review() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::create(&dir.path().join("scribe.db"), &dir.path().join("scribe.key")).unwrap();
-        let system = Actor::system("test");
-        store
-            .add_user(&system, "drbob", crate::Role::Physician, "correct horse drbob")
-            .unwrap();
-        let doctor = Actor {
-            name: "drbob".into(),
-            role: crate::Role::Physician,
-            source: None,
-        };
-        let transcript = protocol::Transcript {
-            segments: vec![protocol::Segment {
-                id: 1,
-                start_ms: 0,
-                end_ms: 1000,
-                speaker: protocol::Speaker::Clinician,
-                text: "Take ibuprofen twice a day.".into(),
-                confidence: 0.9,
-                words: Vec::new(),
-            }],
-        };
-        let id = store
-            .create_transcript_encounter(&doctor, &crate::NewEncounter::default(), &transcript)
-            .unwrap();
+        let (mut store, doctor, id) = visit_for_drbob(dir.path(), "Take ibuprofen twice a day.");
         let mut note = one_sentence("soap", "Plan", "Ibuprofen 800 mg twice daily.");
         note.sections[0].sentences[0].flags =
             vec![protocol::Flag::new(protocol::FlagKind::UnsupportedNumber, "800".into())];

@@ -735,15 +735,31 @@ struct EditForm {
     cites: Option<String>,
 }
 
-/// The document of a draft that a form names.
-fn document_mut(draft: &mut Draft, which: Document) -> Result<&mut Draft, StoreError> {
-    match which {
-        Document::Note => Ok(draft),
+/// The latest draft of an encounter, to change and save as the next version.
+fn latest_draft(s: &mut store::Store, actor: &store::Actor, id: &str, purpose: &str) -> Result<Draft, StoreError> {
+    s.latest_draft(actor, id, purpose)?
+        .map(|(_, draft)| draft)
+        .ok_or_else(|| StoreError::NoDraft(id.into()))
+}
+
+/// The sentences of one section of the document a form names (the note or the instructions).
+fn sentences_mut(
+    draft: &mut Draft,
+    which: Document,
+    section: usize,
+) -> Result<&mut Vec<protocol::Sentence>, StoreError> {
+    let document = match which {
+        Document::Note => draft,
         Document::PatientInstructions => draft
             .patient_instructions
             .as_deref_mut()
-            .ok_or_else(|| StoreError::Invalid("this draft has no patient instructions".into())),
-    }
+            .ok_or_else(|| StoreError::Invalid("this draft has no patient instructions".into()))?,
+    };
+    document
+        .sections
+        .get_mut(section)
+        .map(|sec| &mut sec.sentences)
+        .ok_or_else(|| StoreError::Invalid("no such section in the draft".into()))
 }
 
 /// Replaces one sentence's words and citations (or removes it, if the new text is empty). The
@@ -760,15 +776,11 @@ async fn edit_sentence(
     let actor = user.actor.clone();
     let target = id.clone();
     app.db(move |s| {
-        let (_, mut draft) = s
-            .latest_draft(&actor, &target, "editing")?
-            .ok_or_else(|| StoreError::NoDraft(target.clone()))?;
-        let sentences = document_mut(&mut draft, form.document)?
-            .sections
-            .get_mut(form.section)
-            .map(|sec| &mut sec.sentences)
-            .filter(|ss| form.sentence < ss.len())
-            .ok_or_else(|| StoreError::Invalid("no such sentence in the draft".into()))?;
+        let mut draft = latest_draft(s, &actor, &target, "editing")?;
+        let sentences = sentences_mut(&mut draft, form.document, form.section)?;
+        if form.sentence >= sentences.len() {
+            return Err(StoreError::Invalid("no such sentence in the draft".into()));
+        }
         // One sentence is one line: a line break in it could pass for a line of the signed text.
         let text = form.text.split_whitespace().collect::<Vec<_>>().join(" ");
         let text = text.as_str();
@@ -820,13 +832,9 @@ async fn acknowledge_flag(
     let actor = user.actor.clone();
     let target = id.clone();
     app.db(move |s| {
-        let (_, mut draft) = s
-            .latest_draft(&actor, &target, "acknowledging a flag")?
-            .ok_or_else(|| StoreError::NoDraft(target.clone()))?;
-        let flag = document_mut(&mut draft, form.document)?
-            .sections
-            .get_mut(form.section)
-            .and_then(|sec| sec.sentences.get_mut(form.sentence))
+        let mut draft = latest_draft(s, &actor, &target, "acknowledging a flag")?;
+        let flag = sentences_mut(&mut draft, form.document, form.section)?
+            .get_mut(form.sentence)
             .and_then(|sentence| sentence.flags.get_mut(form.flag))
             .ok_or_else(|| StoreError::Invalid("no such flag in the draft".into()))?;
         if flag.acknowledged_by.is_some() {

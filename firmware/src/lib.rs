@@ -17,6 +17,7 @@ mod update;
 
 pub use ct2::{ImportError, import_ct2};
 pub use egress::{AllowList, Cidr, CidrError, PRIVATE_NETWORKS};
+pub use files::replace_in_folder;
 pub use install::{Fetch, InstallError, PipFetcher, install, installed_path};
 pub use manifest::{Format, Manifest, ManifestError, ModelKind, ModelSpec, Package, Profile};
 pub use tls::{TlsError, TlsFiles, TlsOutcome, issue as issue_tls};

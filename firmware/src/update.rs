@@ -372,6 +372,12 @@ impl Releases {
         let mut models_kept = Vec::new();
         for (name, file) in verified.manifest.models() {
             let installed = models_dir.join(name);
+            // The model store belongs to the service, this runs as root: a symlink there is
+            // replaced, never read through.
+            if installed.symlink_metadata().is_ok_and(|m| !m.is_file()) {
+                models_added.push(name.to_string());
+                continue;
+            }
             match hash_file(&installed) {
                 Ok((sha, _)) if sha == file.sha256 => models_kept.push(name.to_string()),
                 Ok(_) => return Err(UpdateError::ModelConflict { name: name.to_string() }),
@@ -391,12 +397,10 @@ impl Releases {
             std::fs::create_dir_all(models_dir).map_err(io_err(models_dir))?;
             for name in &models_added {
                 let staged = staging.join("models").join(name);
-                let partial = models_dir.join(format!(".{name}.partial"));
-                copy_synced(&staged, &partial)?;
-                let dest = models_dir.join(name);
-                std::fs::rename(&partial, &dest).map_err(io_err(&dest))?;
+                let mut from = File::open(&staged).map_err(io_err(&staged))?;
+                crate::files::replace_in_folder(models_dir, name, 0o644, |to| io::copy(&mut from, to).map(drop))
+                    .map_err(io_err(&models_dir.join(name)))?;
             }
-            sync_dir(models_dir)?;
             remove_dir_if_present(&staging.join("models"))?;
             self.settle(&staging, &verified.manifest, previous)
         })();
@@ -864,6 +868,33 @@ mod tests {
         assert!(matches!(err, UpdateError::ModelConflict { .. }), "{err}");
         assert_eq!(std::fs::read(f.models().join("a.bin")).unwrap(), b"weights a");
         assert!(f.running().contains("1.0.0"));
+    }
+
+    /// The attack: whoever runs as the service owns the model store and plants symlinks where
+    /// root (applying an update) would write or read a model.
+    #[test]
+    fn symlinks_planted_in_the_model_store_are_replaced_not_followed() {
+        let f = Fixture::new();
+        let victim = f.dir.path().join("root-owned");
+        std::fs::write(&victim, b"not to be overwritten").unwrap();
+        std::fs::create_dir_all(f.models()).unwrap();
+        std::os::unix::fs::symlink(&victim, f.models().join(".a.bin.partial")).unwrap();
+        std::os::unix::fs::symlink(&victim, f.models().join("b.bin")).unwrap();
+
+        let releases = f.releases();
+        releases
+            .apply(&f.bundle("1.0.0", Some(("a.bin", b"weights a"))), &f.models(), false)
+            .unwrap();
+        let applied = releases
+            .apply(&f.bundle("1.1.0", Some(("b.bin", b"weights b"))), &f.models(), false)
+            .unwrap();
+        assert_eq!(applied.models_added, vec!["b.bin"]);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"not to be overwritten");
+        for (name, bytes) in [("a.bin", &b"weights a"[..]), ("b.bin", b"weights b")] {
+            let path = f.models().join(name);
+            assert!(path.symlink_metadata().unwrap().is_file(), "{name} is a regular file");
+            assert_eq!(std::fs::read(path).unwrap(), bytes);
+        }
     }
 
     #[test]

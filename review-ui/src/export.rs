@@ -242,15 +242,12 @@ pub fn hl7_mdm_t02(r: &SignedRecord<'_>, message_id: &str, now_ms: i64) -> Strin
     segments.join("\r") + "\r"
 }
 
-/// Writes `name` into `folder` so that a reader (an EHR polling the share) never sees a partial
-/// file: a temporary name first, synced, then renamed.
+/// Writes `name` into the export folder, which the EHR (and whoever else the share lets in) can
+/// write to as well: see [`firmware::replace_in_folder`] for why a planted file or symlink cannot
+/// redirect it and a reader never sees half a note.
 pub fn write_atomically(folder: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let tmp = folder.join(format!(".{name}.partial"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, folder.join(name))
+    firmware::replace_in_folder(folder, name, 0o644, |f| f.write_all(bytes))
 }
 
 /// Why a note could not be sent to an EHR.

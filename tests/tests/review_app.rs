@@ -829,9 +829,17 @@ fn signed_notes_go_to_the_export_folder_and_allow_listed_ehrs_only() {
     let csrf = bob.csrf();
     let send = format!("/encounters/{id}/send");
 
+    // Whoever else can write to the share plants a symlink where the export used to write first;
+    // the note must not go through it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, folder.path().join(format!(".note-{id}.json.partial"))).unwrap();
     let r = bob.post(&send, &[("csrf", &csrf), ("to", "folder")]);
     assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
     let file = folder.path().join(format!("note-{id}.json"));
+    assert!(file.symlink_metadata().unwrap().is_file());
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(doc["resourceType"], "DocumentReference");
 

@@ -15,14 +15,63 @@ use store::{Access, Actor, BREAK_GLASS_PER_DAY, NewEncounter, Permission, Role, 
 use crate::commands::{Context, local_operator};
 use crate::config::{Config, Home};
 
-/// The report as Markdown, from the live configuration and database. Signs the audit chain's
-/// head now (that is an audit event too).
-pub fn markdown(config: &Config, home: &Home, manifest: &Manifest, store: &mut Store, by: &Actor) -> Result<String> {
+/// What the report needs from the database, read in one visit so the rest of the report (hashing
+/// every model, a scratch database with argon2 accounts) runs without holding the store.
+pub struct TrailFacts {
+    owner: Option<store::SecurityOwner>,
+    head: store::SignedHead,
+    chain: store::ChainReport,
+    model_changes: Vec<store::AuditEvent>,
+    /// The security-relevant counts, in the report's order.
+    counts: Vec<(&'static str, usize)>,
+}
+
+/// The security-relevant events the report counts: (label, action prefix, purpose prefix).
+const COUNTED: [(&str, &str, &str); 8] = [
+    ("Break-glass accesses", "", "break-glass"),
+    ("Break-glass grants, read-only", "break_glass:read-only", ""),
+    (
+        "Break-glass grants with the password (read and write)",
+        "break_glass:with-password",
+        "",
+    ),
+    ("Account lockouts", "user.lockout", ""),
+    ("Logins as unknown users", "login.unknown_user", ""),
+    ("Logins with invalid user names", "login.invalid_name", ""),
+    ("Key seals, rotations, unseals", "key.", ""),
+    ("Recordings deleted under retention", "audio.purge", ""),
+];
+
+/// Reads the trail's facts and signs the audit chain's head now (an audit event too), then
+/// records that the report was made.
+pub fn trail_facts(store: &mut Store, by: &Actor) -> Result<TrailFacts> {
     let owner = store.security_owner()?;
     let head = store.sign_audit_head(by)?;
     let chain = store.verify_audit_chain()?;
-    let events = store.audit_events(None)?;
+    let model_changes = store.audit_events_with_action("model.")?;
+    let counts = COUNTED
+        .iter()
+        .map(|&(label, action, purpose)| Ok((label, store.count_audit_events(action, purpose)?)))
+        .collect::<Result<_>>()?;
     store.audit(by, "compliance.report", None, "compliance")?;
+    Ok(TrailFacts {
+        owner,
+        head,
+        chain,
+        model_changes,
+        counts,
+    })
+}
+
+/// The report as Markdown, from the live configuration and what [`trail_facts`] read.
+pub fn markdown(config: &Config, home: &Home, manifest: &Manifest, facts: TrailFacts) -> Result<String> {
+    let TrailFacts {
+        owner,
+        head,
+        chain,
+        model_changes: changes,
+        counts,
+    } = facts;
 
     let mut md = String::new();
     let host = std::fs::read_to_string("/etc/hostname").map_or_else(|_| "this box".into(), |h| h.trim().to_string());
@@ -61,7 +110,6 @@ pub fn markdown(config: &Config, home: &Home, manifest: &Manifest, store: &mut S
         md.push_str(&crate::model_cards::card(config, home, spec));
         md.push('\n');
     }
-    let changes: Vec<_> = events.iter().filter(|e| e.action.starts_with("model.")).collect();
     md.push_str("### Model changes\n\n");
     if changes.is_empty() {
         md.push_str("No model installs recorded in the audit trail.\n\n");
@@ -89,22 +137,11 @@ pub fn markdown(config: &Config, home: &Home, manifest: &Manifest, store: &mut S
             Some((seq, why)) => format!("BROKEN at event {seq}: {why}"),
         }
     ));
-    let count = |prefix: &str| events.iter().filter(|e| e.action.starts_with(prefix)).count();
-    let break_glass = events.iter().filter(|e| e.purpose.starts_with("break-glass")).count();
-    md.push_str(&format!(
-        "| Security-relevant events so far | Count |\n|---|---|\n\
-         | Break-glass accesses | {break_glass} |\n| Break-glass grants, read-only | {} |\n\
-         | Break-glass grants with the password (read and write) | {} |\n| Account lockouts | {} |\n\
-         | Logins as unknown users | {} |\n| Logins with invalid user names | {} |\n| Key seals, rotations, unseals | {} |\n\
-         | Recordings deleted under retention | {} |\n\n",
-        count("break_glass:read-only"),
-        count("break_glass:with-password"),
-        count("user.lockout"),
-        count("login.unknown_user"),
-        count("login.invalid_name"),
-        count("key."),
-        count("audio.purge"),
-    ));
+    md.push_str("| Security-relevant events so far | Count |\n|---|---|\n");
+    for (label, n) in counts {
+        md.push_str(&format!("| {label} | {n} |\n"));
+    }
+    md.push('\n');
     md.push_str(
         "The head below is signed with the appliance's Ed25519 key. Keep this copy: `scribe audit verify \
          --head FILE` later proves that no event up to it was removed or replaced.\n\n```json\n",
@@ -262,6 +299,12 @@ fn network(config: &Config) -> String {
             "| `{url}` | EHR endpoint for signed notes (sent only if its address is inside `network.allow`) |\n"
         ));
     }
+    for url in &config.export.ehr_endpoints_plain_http {
+        md.push_str(&format!(
+            "| `{url}` | EHR endpoint for signed notes, **plain http: unencrypted on the wire** (sent only if its \
+             address is inside `network.allow`) |\n"
+        ));
+    }
     md.push_str(
         "\nNothing else, ever: no model hub, no telemetry, no update server (updates are signed bundles carried \
          to the box). `scribe firewall` and `scribe firewall --systemd` turn the list into nftables rules and the \
@@ -299,7 +342,8 @@ pub fn html(markdown: &str) -> String {
 /// `scribe compliance report`: writes `compliance-report.md` and `.html` into `out`.
 pub fn report(ctx: &Context, out: &Path) -> Result<ExitCode> {
     let mut store = ctx.open_store()?;
-    let md = markdown(&ctx.config, &ctx.home, &ctx.manifest, &mut store, &local_operator())?;
+    let facts = trail_facts(&mut store, &local_operator())?;
+    let md = markdown(&ctx.config, &ctx.home, &ctx.manifest, facts)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let (md_path, html_path) = (out.join("compliance-report.md"), out.join("compliance-report.html"));
     std::fs::write(&md_path, &md)?;

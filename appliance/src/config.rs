@@ -187,6 +187,9 @@ pub struct CaptureConfig {
     pub max_upload_mb: u64,
     /// Uploaded recordings longer than this are refused before they are stored.
     pub max_upload_minutes: u64,
+    /// Uploads received and decoded at once; one more is turned away (429) until one ends. Each
+    /// holds up to `max_upload_mb` in memory while it decodes.
+    pub concurrent_uploads: usize,
     /// Who speaks on the left channel of a recording with a microphone per speaker, and on the
     /// right; on one channel, who is heard first and who is the other voice.
     pub speaker_roles: [protocol::Speaker; 2],
@@ -208,6 +211,7 @@ impl Default for CaptureConfig {
             finalize_after: Duration::from_secs(30),
             max_upload_mb: 512,
             max_upload_minutes: 120,
+            concurrent_uploads: 2,
             speaker_roles: [protocol::Speaker::Clinician, protocol::Speaker::Patient],
         }
     }
@@ -219,8 +223,43 @@ impl Default for CaptureConfig {
 pub struct ExportConfig {
     /// A folder signed notes are written to (an EHR's import share); empty: none.
     pub folder: String,
-    /// FHIR base URLs of EHRs on the clinic network; the only places notes are POSTed to.
+    /// FHIR base URLs (https) of EHRs on the clinic network; the only places notes are POSTed to.
     pub ehr_endpoints: Vec<String>,
+    /// EHR endpoints reached over plain http, on purpose: the note crosses the network
+    /// unencrypted. `http://` is refused anywhere else.
+    pub ehr_endpoints_plain_http: Vec<String>,
+    /// A PEM bundle of the CA(s) that sign the EHRs' certificates (a clinic CA); empty: the public
+    /// roots.
+    pub ehr_ca_file: String,
+}
+
+impl ExportConfig {
+    /// Every EHR endpoint, https first, each marked plain http only if it is listed as such.
+    pub fn ehr_endpoints(&self) -> anyhow::Result<Vec<review_ui::export::EhrEndpoint>> {
+        let mut endpoints = Vec::new();
+        for url in &self.ehr_endpoints {
+            if !url.starts_with("https://") {
+                anyhow::bail!(
+                    "export.ehr_endpoints: {url} is not https. Notes are sent encrypted; an EHR that only \
+                     speaks plain http goes in export.ehr_endpoints_plain_http, on purpose"
+                );
+            }
+            endpoints.push(review_ui::export::EhrEndpoint {
+                url: url.clone(),
+                plain_http: false,
+            });
+        }
+        for url in &self.ehr_endpoints_plain_http {
+            if !url.starts_with("http://") {
+                anyhow::bail!("export.ehr_endpoints_plain_http: {url} is not an http:// URL");
+            }
+            endpoints.push(review_ui::export::EhrEndpoint {
+                url: url.clone(),
+                plain_http: true,
+            });
+        }
+        Ok(endpoints)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -484,9 +523,15 @@ lockout = "15m"
 [export]
 # A folder physicians can send signed notes to (e.g. an EHR's import share); empty: none.
 folder = ""
-# FHIR base URLs of EHRs on the clinic network that may receive signed notes. Nothing else can;
-# an endpoint whose name resolves outside the clinic network is refused at send time.
+# FHIR base URLs (https) of EHRs on the clinic network that may receive signed notes. Nothing
+# else can; an endpoint whose name resolves outside the clinic network is refused at send time,
+# and the connection goes to the address that was checked.
 ehr_endpoints = []
+# EHRs that only speak plain http, listed here on purpose: the note crosses the network unencrypted.
+ehr_endpoints_plain_http = []
+# The CA that signs the EHRs' certificates, as a PEM file (e.g. the clinic's own CA); empty: the
+# public roots.
+ehr_ca_file = ""
 
 [capture]
 # The room microphone, by the name `scribe devices` lists; empty means the system default.
@@ -498,6 +543,9 @@ finalize_after = "30s"
 # refused with a clear error and nothing is stored.
 max_upload_mb = 512
 max_upload_minutes = 120
+# Uploads received and decoded at once (each holds up to max_upload_mb in memory while it
+# decodes); one more is asked to try again shortly.
+concurrent_uploads = 2
 # Speaker roles. A stereo recording with a microphone per speaker is split by channel: the first
 # role speaks on the left, the second on the right. On one channel, two voices are told apart by
 # pitch (a similar pair stays "unknown") and the first role is the voice heard first.

@@ -76,18 +76,26 @@ pub fn prepare(ctx: &Context, listen: Option<&str>) -> Result<Prepared> {
             tls: tls.is_some(),
             appliance_facts: facts,
             upload_limits: ctx.config.capture.upload_limits(),
+            concurrent_uploads: ctx.config.capture.concurrent_uploads.max(1),
             compliance_report: Some({
                 let (config, home, manifest) = (ctx.config.clone(), ctx.home.clone(), ctx.manifest.clone());
                 review_ui::web::ComplianceReport(std::sync::Arc::new(move |store, by| {
-                    crate::compliance::markdown(&config, &home, &manifest, store, by)
-                        .map(|md| crate::compliance::html(&md))
-                        .map_err(|e| format!("{e:#}"))
+                    let facts = crate::compliance::trail_facts(store, by).map_err(|e| format!("{e:#}"))?;
+                    let (config, home, manifest) = (config.clone(), home.clone(), manifest.clone());
+                    Ok(Box::new(move || {
+                        crate::compliance::markdown(&config, &home, &manifest, facts)
+                            .map(|md| crate::compliance::html(&md))
+                            .map_err(|e| format!("{e:#}"))
+                    }))
                 }))
             }),
             export: review_ui::web::ExportTargets {
                 folder: (!ctx.config.export.folder.is_empty()).then(|| ctx.config.export.folder.clone().into()),
-                ehr_endpoints: ctx.config.export.ehr_endpoints.clone(),
-                allow,
+                ehr_endpoints: ctx.config.export.ehr_endpoints()?,
+                ehr_link: review_ui::export::EhrLink {
+                    allow,
+                    roots: ehr_roots(&ctx.config.export.ehr_ca_file)?,
+                },
             },
         },
     );
@@ -134,4 +142,15 @@ fn model_names(ctx: &Context) -> String {
         ),
         Err(e) => format!("unknown profile: {e}"),
     }
+}
+
+/// The clinic CA bundle for EHR endpoints, if one is configured.
+fn ehr_roots(path: &str) -> Result<Option<review_ui::export::CaBundle>> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let pem = std::fs::read(path).with_context(|| format!("export.ehr_ca_file: cannot read {path}"))?;
+    let certs = review_ui::export::read_ca_bundle(&pem)
+        .map_err(|e| anyhow::anyhow!("export.ehr_ca_file {path} is not a PEM CA bundle: {e}"))?;
+    Ok(Some(certs))
 }

@@ -224,6 +224,7 @@ impl Http {
                 max_bytes: 1 << 20,
                 max_seconds: 30,
             },
+            concurrent_uploads: 2,
             compliance_report: None,
         };
         let app = review_ui::web::App::new(store, config);

@@ -5,6 +5,7 @@
 //! the addenda, each with its own signer and time.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use base64::Engine;
 use protocol::Draft;
@@ -255,6 +256,11 @@ pub fn write_atomically(folder: &std::path::Path, name: &str, bytes: &[u8]) -> s
 pub enum SendError {
     #[error("{0} is not an http(s) URL")]
     BadUrl(String),
+    #[error(
+        "{0} is plain http: the note would cross the network unencrypted. Use https, or list the endpoint in \
+         export.ehr_endpoints_plain_http if that link is protected another way"
+    )]
+    PlainHttp(String),
     #[error("{host} resolves to {addr}, which is outside network.allow; notes never leave the clinic network")]
     NotLocal { host: String, addr: std::net::IpAddr },
     #[error("cannot resolve {0}")]
@@ -265,43 +271,114 @@ pub enum SendError {
     Http(String),
 }
 
-/// POSTs a FHIR DocumentReference to `<base>/DocumentReference`, after checking that every
-/// address the endpoint's host resolves to is in the network allow-list: the config names the
-/// endpoint, and this keeps a DNS change from sending PHI anywhere else.
-pub fn post_fhir(base: &str, body: &str, allow: &firmware::AllowList) -> Result<(), SendError> {
-    let rest = base
-        .strip_prefix("https://")
-        .map(|r| (r, 443))
-        .or_else(|| base.strip_prefix("http://").map(|r| (r, 80)));
-    let Some((rest, default_port)) = rest else {
-        return Err(SendError::BadUrl(base.into()));
+/// An EHR that may receive signed notes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EhrEndpoint {
+    /// The FHIR base URL.
+    pub url: String,
+    /// The configuration names this endpoint as plain http on purpose; otherwise `http://` is
+    /// refused.
+    pub plain_http: bool,
+}
+
+/// How notes reach EHRs: the networks they may go to, and the CA that signs the EHRs'
+/// certificates (a clinic CA; `None`: the public roots).
+#[derive(Debug, Clone)]
+pub struct EhrLink {
+    pub allow: firmware::AllowList,
+    pub roots: Option<CaBundle>,
+}
+
+/// CA certificates an EHR's certificate must chain to.
+pub type CaBundle = Arc<Vec<ureq::tls::Certificate<'static>>>;
+
+/// The certificates in a PEM bundle (the clinic CA for EHR endpoints).
+pub fn read_ca_bundle(pem: &[u8]) -> Result<CaBundle, String> {
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| e.to_string())? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err("no certificate in it".into());
+    }
+    Ok(Arc::new(certs))
+}
+
+/// Answers ureq's lookup with the addresses already checked against the allow-list, so the
+/// connection goes where the check looked (a second lookup could be answered differently: DNS
+/// rebinding).
+#[derive(Debug)]
+struct Pinned(Vec<std::net::SocketAddr>);
+
+impl ureq::unversioned::resolver::Resolver for Pinned {
+    fn resolve(
+        &self,
+        _: &ureq::http::Uri,
+        _: &ureq::config::Config,
+        _: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let mut addrs = self.empty();
+        for a in self.0.iter().take(16) {
+            addrs.push(*a);
+        }
+        Ok(addrs)
+    }
+}
+
+/// POSTs a FHIR DocumentReference to `<base>/DocumentReference`. The endpoint's host is looked
+/// up once, every address must be in the network allow-list, and the connection is made to those
+/// addresses only: the config names the endpoint, and no DNS answer can send PHI anywhere else.
+pub fn post_fhir(endpoint: &EhrEndpoint, body: &str, link: &EhrLink) -> Result<(), SendError> {
+    post_fhir_resolving(endpoint, body, link, &|host, port| {
+        use std::net::ToSocketAddrs;
+        Ok((host, port).to_socket_addrs()?.collect())
+    })
+}
+
+type Lookup<'a> = &'a dyn Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>>;
+
+fn post_fhir_resolving(endpoint: &EhrEndpoint, body: &str, link: &EhrLink, lookup: Lookup) -> Result<(), SendError> {
+    let base = endpoint.url.as_str();
+    let rest = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
+        (Some(r), _) => (r, 443),
+        (None, Some(_)) if !endpoint.plain_http => return Err(SendError::PlainHttp(base.into())),
+        (None, Some(r)) => (r, 80),
+        (None, None) => return Err(SendError::BadUrl(base.into())),
     };
+    let (rest, default_port) = rest;
     let authority = rest.split('/').next().unwrap_or_default();
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, p.parse().unwrap_or(default_port)),
         _ => (authority, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    use std::net::ToSocketAddrs;
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|_| SendError::Resolve(host.into()))?
-        .collect();
+    let addrs = lookup(host, port).map_err(|_| SendError::Resolve(host.into()))?;
     if addrs.is_empty() {
         return Err(SendError::Resolve(host.into()));
     }
-    if let Some(bad) = addrs.iter().find(|a| !allow.permits(a.ip())) {
+    if let Some(bad) = addrs.iter().find(|a| !link.allow.permits(a.ip())) {
         return Err(SendError::NotLocal {
             host: host.into(),
             addr: bad.ip(),
         });
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(roots) = &link.roots {
+        tls = tls.root_certs(ureq::tls::RootCerts::Specific(roots.clone()));
+    }
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_global(Some(std::time::Duration::from_secs(15)))
-        .build()
-        .into();
+        .tls_config(tls.build())
+        .build();
+    let agent = ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        Pinned(addrs),
+    );
     let url = format!("{}/DocumentReference", base.trim_end_matches('/'));
     let resp = agent
         .post(&url)
@@ -355,15 +432,126 @@ mod tests {
         (encounter, note, draft)
     }
 
+    fn link() -> EhrLink {
+        EhrLink {
+            allow: firmware::AllowList::parse(firmware::PRIVATE_NETWORKS).unwrap(),
+            roots: None,
+        }
+    }
+
+    fn endpoint(url: &str, plain_http: bool) -> EhrEndpoint {
+        EhrEndpoint {
+            url: url.into(),
+            plain_http,
+        }
+    }
+
     #[test]
     fn only_clinic_network_addresses_may_receive_notes() {
-        let allow = firmware::AllowList::parse(firmware::PRIVATE_NETWORKS).unwrap();
-        let err = post_fhir("http://8.8.8.8:9/fhir", "{}", &allow).unwrap_err();
+        let err = post_fhir(&endpoint("https://8.8.8.8:9/fhir", false), "{}", &link()).unwrap_err();
         assert!(matches!(err, SendError::NotLocal { .. }), "{err}");
         assert!(matches!(
-            post_fhir("ftp://ehr/", "{}", &allow).unwrap_err(),
+            post_fhir(&endpoint("ftp://ehr/", true), "{}", &link()).unwrap_err(),
             SendError::BadUrl(_)
         ));
+    }
+
+    /// Plain http was accepted silently; now only an endpoint the config names as plain http
+    /// is sent to without TLS.
+    #[test]
+    fn plain_http_needs_the_endpoint_to_say_so() {
+        let err = post_fhir(&endpoint("http://10.1.2.3:9/fhir", false), "{}", &link()).unwrap_err();
+        assert!(matches!(err, SendError::PlainHttp(_)), "{err}");
+        assert!(err.to_string().contains("ehr_endpoints_plain_http"), "{err}");
+    }
+
+    /// The attack: DNS rebinding. The name resolved to a clinic address when it was checked and
+    /// to an outside one when the HTTP client looked it up again to connect. Now it is looked up
+    /// once and the connection goes to the address that was checked.
+    #[test]
+    fn the_connection_goes_to_the_address_that_was_checked() {
+        let ehr = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = ehr.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut conn, _) = ehr.accept().unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&seen).contains("\"resourceType\"") {
+                let n = conn.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&seen).into_owned()
+        });
+        let lookups = std::sync::atomic::AtomicUsize::new(0);
+        let rebinding = |_: &str, port: u16| -> std::io::Result<Vec<std::net::SocketAddr>> {
+            // The first answer is the clinic's; any later one points outside.
+            let ip = match lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => "127.0.0.1",
+                _ => "8.8.8.8",
+            };
+            Ok(vec![std::net::SocketAddr::new(ip.parse().unwrap(), port)])
+        };
+        let mut link = link();
+        link.allow = firmware::AllowList::parse(&["127.0.0.0/8".to_string()]).unwrap();
+        let ehr = endpoint(&format!("http://ehr.clinic.invalid:{port}/fhir"), true);
+        post_fhir_resolving(&ehr, "{\"resourceType\": \"DocumentReference\"}", &link, &rebinding).unwrap();
+        assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1, "looked up once");
+        let request = server.join().unwrap();
+        assert!(request.starts_with("POST /fhir/DocumentReference "), "{request}");
+        assert!(
+            request.contains(&format!("ehr.clinic.invalid:{port}")),
+            "the Host header names the EHR: {request}"
+        );
+    }
+
+    /// An EHR on the clinic network serves a certificate from the clinic's own CA. Without the CA
+    /// configured the note is refused (the public roots do not know it); with it, it is sent.
+    #[test]
+    fn an_ehr_with_a_clinic_ca_certificate_is_reached_only_with_that_ca() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        firmware::issue_tls(dir.path(), "Test clinic", &["localhost".to_string()], &[]).unwrap();
+        let files = firmware::TlsFiles::new(dir.path());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cert, key) = (files.cert(), files.key());
+        let (sent, received) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async move {
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .unwrap();
+                let app = axum::Router::new().route(
+                    "/fhir/DocumentReference",
+                    axum::routing::post(move |body: String| async move {
+                        let _ = sent.send(body);
+                        axum::http::StatusCode::CREATED
+                    }),
+                );
+                listener.set_nonblocking(true).unwrap();
+                axum_server::from_tcp_rustls(listener, config)
+                    .serve(app.into_make_service())
+                    .await
+                    .unwrap();
+            });
+        });
+        let ehr = endpoint(&format!("https://localhost:{port}/fhir"), false);
+        let mut link = link();
+        link.allow = firmware::AllowList::parse(&["127.0.0.0/8", "::1/128"]).unwrap();
+        let err = post_fhir(&ehr, "{}", &link).unwrap_err();
+        assert!(matches!(err, SendError::Http(_)), "{err}");
+        let pem = std::fs::read(files.ca_cert()).unwrap();
+        link.roots = Some(read_ca_bundle(&pem).unwrap());
+        post_fhir(&ehr, "{\"resourceType\": \"DocumentReference\"}", &link).unwrap();
+        let body = received.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert!(body.contains("DocumentReference"));
+        assert!(read_ca_bundle(b"not a certificate").is_err());
     }
 
     #[test]

@@ -148,6 +148,22 @@ pub(crate) fn append(
     Ok(())
 }
 
+/// Which events a page of the trail holds; `None` matches any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub encounter: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// Where a page of the trail starts: the event numbers it is next to.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditPage {
+    /// The newest events before this one (`i64::MAX`: the newest of all).
+    NewestBefore(i64),
+    /// The oldest events after this one (0: from the first).
+    OldestAfter(i64),
+}
+
 impl Store {
     /// Records an access that happened outside the store (e.g. an export) in the trail.
     pub fn audit(
@@ -174,6 +190,50 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// How many events have an action and a purpose starting with these (either may be empty),
+    /// counted by the database rather than by reading the trail.
+    pub fn count_audit_events(&self, action_prefix: &str, purpose_prefix: &str) -> Result<usize, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM audit_events WHERE substr(action, 1, length(?1)) = ?1 AND substr(purpose, 1, length(?2)) = ?2",
+            [action_prefix, purpose_prefix],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    /// The events whose action starts with `prefix`, oldest first.
+    pub fn audit_events_with_action(&self, prefix: &str) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE substr(action, 1, length(?1)) = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([prefix], event_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One page of the trail, filtered by the database: `limit` events next to the cursor, newest
+    /// first for `NewestBefore`, oldest first for `OldestAfter`. Pages and exports walk the trail
+    /// this way, so none of them holds it whole.
+    pub fn audit_events_page(
+        &self,
+        filter: &AuditFilter,
+        page: AuditPage,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let (condition, seq) = match page {
+            AuditPage::NewestBefore(seq) => ("seq < ?3 ORDER BY seq DESC", seq),
+            AuditPage::OldestAfter(seq) => ("seq > ?3 ORDER BY seq", seq),
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events \
+             WHERE (?1 IS NULL OR encounter_id = ?1) AND (?2 IS NULL OR actor = ?2) AND {condition} LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            rusqlite::params![filter.encounter, filter.actor, seq, limit as i64],
+            event_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn audit_events(&self, encounter: Option<&str>) -> Result<Vec<AuditEvent>, StoreError> {

@@ -228,10 +228,24 @@ ALTER TABLE users ADD COLUMN enrolment_hash TEXT;
 ALTER TABLE users ADD COLUMN enrolment_expires_ms INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 13: the drafts of a signed note are as immutable as the note: no version of them
+/// changes or goes, and no new one is added.
+const SCHEMA_V13: &str = r#"
+CREATE TRIGGER signed_drafts_are_immutable BEFORE UPDATE ON drafts
+WHEN EXISTS (SELECT 1 FROM signed_notes WHERE encounter_id = OLD.encounter_id)
+BEGIN SELECT RAISE(ABORT, 'the drafts of a signed note are immutable; changes are addenda'); END;
+CREATE TRIGGER signed_drafts_are_kept BEFORE DELETE ON drafts
+WHEN EXISTS (SELECT 1 FROM signed_notes WHERE encounter_id = OLD.encounter_id)
+BEGIN SELECT RAISE(ABORT, 'the drafts of a signed note are immutable; changes are addenda'); END;
+CREATE TRIGGER signed_notes_take_no_new_drafts BEFORE INSERT ON drafts
+WHEN EXISTS (SELECT 1 FROM signed_notes WHERE encounter_id = NEW.encounter_id)
+BEGIN SELECT RAISE(ABORT, 'the drafts of a signed note are immutable; changes are addenda'); END;
+"#;
+
 /// Schema steps in order; a database at version N has run the first N.
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
-    SCHEMA_V11, SCHEMA_V12,
+    SCHEMA_V11, SCHEMA_V12, SCHEMA_V13,
 ];
 
 /// The folder holding `db_path` cannot be written (a read-only mount; root ignores mode bits).

@@ -352,7 +352,22 @@ impl Store {
         Ok(ids.collect::<Result<_, _>>()?)
     }
 
+    /// The whole recording, for transcription.
     pub fn audio(&mut self, by: &Actor, id: &str, purpose: &str) -> Result<Vec<i16>, StoreError> {
+        self.audio_span(by, id, 0, u64::MAX, purpose)
+    }
+
+    /// Milliseconds `[start_ms, end_ms)` of a recording, for playback. Only the chunks that hold
+    /// the span are read and decrypted (their lengths come from the row headers), so a click on
+    /// one segment of a four-hour recording costs that segment, not the recording.
+    pub fn audio_span(
+        &mut self,
+        by: &Actor,
+        id: &str,
+        start_ms: u64,
+        end_ms: u64,
+        purpose: &str,
+    ) -> Result<Vec<i16>, StoreError> {
         let tx = self.write_tx()?;
         let purpose = authorize(&tx, by, id, Use::Read, "read the audio", purpose)?;
         let purged: Option<i64> = tx.query_row("SELECT audio_purged_ms FROM encounters WHERE id = ?1", [id], |r| {
@@ -364,12 +379,28 @@ impl Store {
                 at: crate::rfc3339_utc(at),
             });
         }
+        let (first, end) = (start_ms.saturating_mul(16), end_ms.saturating_mul(16));
         let mut pcm = Vec::new();
         {
-            let mut stmt = tx.prepare("SELECT pcm FROM audio_chunks WHERE encounter_id = ?1 ORDER BY seq")?;
-            let mut rows = stmt.query([id])?;
-            while let Some(row) = rows.next()? {
-                pcm.extend(protocol::frame::pcm_from_bytes(&row.get::<_, Vec<u8>>(0)?));
+            let mut lengths =
+                tx.prepare("SELECT seq, length(pcm) / 2 FROM audio_chunks WHERE encounter_id = ?1 ORDER BY seq")?;
+            let mut chunk = tx.prepare("SELECT pcm FROM audio_chunks WHERE encounter_id = ?1 AND seq = ?2")?;
+            let mut rows = lengths.query([id])?;
+            let mut at = 0u64;
+            while let Some(row) = rows.next()?
+                && at < end
+            {
+                let (seq, len): (i64, i64) = (row.get(0)?, row.get(1)?);
+                let len = len as u64;
+                if at + len > first {
+                    let bytes: Vec<u8> = chunk.query_row(params![id, seq], |r| r.get(0))?;
+                    let samples = protocol::frame::pcm_from_bytes(&bytes);
+                    let from = first.saturating_sub(at).min(len) as usize;
+                    let to = (end - at).min(len) as usize;
+                    let from = from.min(to);
+                    pcm.extend_from_slice(&samples[from..to]);
+                }
+                at += len;
             }
         }
         audit::append(&tx, by, "audio.read", Some(id), &purpose)?;
@@ -735,4 +766,48 @@ pub(crate) fn transition(
         params![id, to.as_str(), crate::now_ms(), reason],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_playback_span_is_exactly_those_samples_whatever_the_chunk_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("s.db"), &dir.path().join("k")).unwrap();
+        let system = Actor::system("test");
+        let id = store.start_recording(&system, &NewEncounter::default()).unwrap();
+        // A short chunk in the middle (a client that sent half a second), so chunk numbers are not
+        // seconds.
+        let whole: Vec<i16> = (0..37_000).map(|i| (i % 30_000) as i16).collect();
+        for (seq, chunk) in [&whole[..16_000], &whole[16_000..24_000], &whole[24_000..]]
+            .iter()
+            .enumerate()
+        {
+            store.append_audio(&system, &id, seq as u32, chunk, None).unwrap();
+        }
+        assert_eq!(store.audio(&system, &id, "test").unwrap(), whole);
+        for (start_ms, end_ms) in [
+            (0, 1000),
+            (500, 1500),
+            (999, 1001),
+            (1400, 2300),
+            (2000, 5000),
+            (9000, 20_000),
+        ] {
+            let at = |ms: u64| ((ms * 16) as usize).min(whole.len());
+            assert_eq!(
+                store.audio_span(&system, &id, start_ms, end_ms, "test").unwrap(),
+                &whole[at(start_ms)..at(end_ms)],
+                "{start_ms}..{end_ms}"
+            );
+        }
+        assert!(
+            store
+                .audio_span(&system, &id, u64::MAX - 1, u64::MAX, "test")
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

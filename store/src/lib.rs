@@ -18,7 +18,7 @@ mod review;
 mod signing;
 mod users;
 
-pub use audit::{AuditEvent, ChainReport};
+pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport};
 pub use audit_head::{AuditExport, HeadCheck, SignedHead};
 pub use backup::{BackupReport, HealthReport};
 pub use db::Store;

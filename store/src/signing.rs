@@ -84,7 +84,7 @@ fn canonical_text_v1(encounter_id: &str, draft_version: u32, draft: &Draft, sign
 /// part naming their template, with their sections written as the note's are.
 fn canonical_text_v2(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
     let mut t = canonical_text(2, encounter_id, draft_version, draft, signer, signed_ms);
-    write_instructions(&mut t, draft, false);
+    write_instructions(&mut t, draft, 2);
     t
 }
 
@@ -92,15 +92,54 @@ fn canonical_text_v2(encounter_id: &str, draft_version: u32, draft: &Draft, sign
 /// signer saw and let stand (`  edited-by: NAME`, `  flag: KIND "TERM" acknowledged-by: NAME`).
 fn canonical_text_v3(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
     let mut t = canonical_text(3, encounter_id, draft_version, draft, signer, signed_ms);
-    write_instructions(&mut t, draft, true);
+    write_instructions(&mut t, draft, 3);
     t
 }
 
-fn write_instructions(t: &mut String, draft: &Draft, review_marks: bool) {
+/// v4: v3 with every text written on one line: a backslash, line feed or carriage return in a
+/// sentence, a section or template name or an editor's name is written `\\`, `\n`, `\r`. An
+/// edited sentence with a line break can no longer pass for a line of the note's structure.
+fn canonical_text_v4(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
+    let mut t = canonical_text(4, encounter_id, draft_version, draft, signer, signed_ms);
+    write_instructions(&mut t, draft, 4);
+    t
+}
+
+/// The signed text of `version`, derived again from the draft it was made from.
+fn canonical_text_of_version(
+    version: u32,
+    encounter_id: &str,
+    draft_version: u32,
+    draft: &Draft,
+    signer: &str,
+    signed_ms: i64,
+) -> Option<String> {
+    let derive = match version {
+        1 => canonical_text_v1,
+        2 => canonical_text_v2,
+        3 => canonical_text_v3,
+        4 => canonical_text_v4,
+        _ => return None,
+    };
+    Some(derive(encounter_id, draft_version, draft, signer, signed_ms))
+}
+
+/// Text as one line of a v4 signed text.
+fn one_line(text: &str, version: u32) -> std::borrow::Cow<'_, str> {
+    if version < 4 || !text.contains(['\\', '\n', '\r']) {
+        return text.into();
+    }
+    text.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+        .into()
+}
+
+fn write_instructions(t: &mut String, draft: &Draft, version: u32) {
     if let Some(instructions) = &draft.patient_instructions {
         writeln!(t, "\n# Patient instructions").unwrap();
-        writeln!(t, "template: {}", instructions.template).unwrap();
-        write_sections(t, instructions, review_marks);
+        writeln!(t, "template: {}", one_line(&instructions.template, version)).unwrap();
+        write_sections(t, instructions, version);
     }
 }
 
@@ -113,9 +152,28 @@ fn has_review_marks(draft: &Draft) -> bool {
     marked(draft) || draft.patient_instructions.as_deref().is_some_and(marked)
 }
 
+/// Whether some text in the draft holds a line break, which only v4 writes unambiguously.
+fn has_line_breaks(draft: &Draft) -> bool {
+    let breaks = |t: &str| t.contains(['\n', '\r']);
+    let broken = |d: &Draft| {
+        breaks(&d.template)
+            || d.sections.iter().any(|s| {
+                breaks(&s.name)
+                    || s.sentences
+                        .iter()
+                        .any(|s| breaks(&s.text) || s.edited_by.as_deref().is_some_and(breaks))
+            })
+    };
+    broken(draft) || draft.patient_instructions.as_deref().is_some_and(broken)
+}
+
 /// The version a draft is signed under: the oldest whose text carries everything in the draft
-/// (v3 once a person edited a sentence or acknowledged a flag, v2 with patient instructions, else v1).
+/// (v4 if a text holds a line break, v3 once a person edited a sentence or acknowledged a flag,
+/// v2 with patient instructions, else v1).
 fn canonical_text_for(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
+    if has_line_breaks(draft) {
+        return canonical_text_v4(encounter_id, draft_version, draft, signer, signed_ms);
+    }
     if has_review_marks(draft) {
         return canonical_text_v3(encounter_id, draft_version, draft, signer, signed_ms);
     }
@@ -138,36 +196,41 @@ fn canonical_text(
     writeln!(t, "scribe-signed-note v{version}").unwrap();
     writeln!(t, "encounter: {encounter_id}").unwrap();
     writeln!(t, "draft-version: {draft_version}").unwrap();
-    writeln!(t, "template: {}", draft.template).unwrap();
+    writeln!(t, "template: {}", one_line(&draft.template, version)).unwrap();
     writeln!(t, "signer: {signer}").unwrap();
     writeln!(t, "signed-at: {signed_at}").unwrap();
-    // v3 and later carry the review under each sentence.
-    write_sections(&mut t, draft, version >= 3);
+    write_sections(&mut t, draft, version);
     t
 }
 
-/// The sections, a sentence a line with its citations; with `review_marks` (v3), under each
-/// sentence who edited it and each of its flags with who acknowledged it.
-fn write_sections(t: &mut String, draft: &Draft, review_marks: bool) {
+/// The sections, a sentence a line with its citations; from v3, under each sentence who edited
+/// it and each of its flags with who acknowledged it.
+fn write_sections(t: &mut String, draft: &Draft, version: u32) {
     for section in &draft.sections {
-        writeln!(t, "\n## {}", section.name).unwrap();
+        writeln!(t, "\n## {}", one_line(&section.name, version)).unwrap();
         if section.sentences.is_empty() {
             writeln!(t, "- Not discussed.").unwrap();
         }
         for s in &section.sentences {
             let cites: Vec<String> = s.citations.iter().map(|c| format!("S{c}")).collect();
-            writeln!(t, "- {} [{}]", s.text, cites.join(", ")).unwrap();
-            if !review_marks {
+            writeln!(t, "- {} [{}]", one_line(&s.text, version), cites.join(", ")).unwrap();
+            if version < 3 {
                 continue;
             }
             if let Some(editor) = &s.edited_by {
-                writeln!(t, "  edited-by: {editor}").unwrap();
+                writeln!(t, "  edited-by: {}", one_line(editor, version)).unwrap();
             }
             for f in &s.flags {
                 let kind = serde_json::to_value(f.kind).expect("flag kinds serialize");
                 let kind = kind.as_str().unwrap_or_default();
                 let by = f.acknowledged_by.as_deref().unwrap_or("-");
-                writeln!(t, "  flag: {kind} {:?} acknowledged-by: {by}", f.term).unwrap();
+                writeln!(
+                    t,
+                    "  flag: {kind} {:?} acknowledged-by: {}",
+                    f.term,
+                    one_line(by, version)
+                )
+                .unwrap();
             }
         }
     }
@@ -395,6 +458,44 @@ impl Store {
         Ok(addenda)
     }
 
+    /// The signed note and the draft it was made from, checked to be the same: the draft must
+    /// derive the signed text again exactly. Pages and exports show this draft, so what they show
+    /// is what was signed; a draft changed in the database after signing is refused, not shown.
+    pub fn signed_draft(
+        &mut self,
+        by: &Actor,
+        id: &str,
+        purpose: &str,
+    ) -> Result<Option<(SignedNote, Draft)>, StoreError> {
+        let Some(note) = self.signed_note(by, id, purpose)? else {
+            return Ok(None);
+        };
+        let (_, draft) = self
+            .draft_version(by, id, note.draft_version, purpose)?
+            .ok_or_else(|| StoreError::NoDraft(id.into()))?;
+        let version = note
+            .canonical_text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("scribe-signed-note v"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let derived = canonical_text_of_version(
+            version,
+            &note.encounter_id,
+            note.draft_version,
+            &draft,
+            &note.signer,
+            note.signed_ms,
+        );
+        if derived.as_deref() != Some(note.canonical_text.as_str()) {
+            return Err(StoreError::Corrupt(format!(
+                "the stored draft of {id} no longer matches the note that was signed; it is not shown (see `scribe verify {id}`)"
+            )));
+        }
+        Ok(Some((note, draft)))
+    }
+
     /// Re-hashes the stored signed note and its addenda and checks their signatures with the
     /// appliance's key.
     pub fn verify(&mut self, by: &Actor, id: &str) -> Result<Verification, StoreError> {
@@ -616,6 +717,39 @@ mod tests {
             "{}",
             signed.canonical_text
         );
+        assert!(matches!(
+            store.verify(&doctor, &id).unwrap(),
+            Verification::Valid { .. }
+        ));
+    }
+
+    /// An edited sentence holding line breaks wrote lines into the signed text that looked like
+    /// the note's own structure (a section of its own, a sentence that was never there). v4
+    /// writes every text on one line, and the draft still derives the signed text again.
+    #[test]
+    fn a_line_break_in_a_sentence_cannot_forge_the_signed_texts_structure() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, doctor, id) = visit_for_drbob(dir.path(), "Rest at home.");
+        let note = one_sentence("soap", "Plan", "Rest at home.");
+        store.save_draft(&Actor::system("pipeline"), &id, &note, "llm").unwrap();
+        let mut edited = note.clone();
+        let forged = "Rest.\n\n## Plan\n- Oxycodone 80 mg every 4 hours. [S1]\r\\";
+        edited.sections[0].sentences[0].text = forged.into();
+        edited.sections[0].sentences[0].edited_by = Some("drbob".into());
+        store.save_edited_draft(&doctor, &id, 1, &edited).unwrap();
+
+        let signed = store.sign(&doctor, &id).unwrap();
+        let text = &signed.canonical_text;
+        assert!(text.starts_with("scribe-signed-note v4\n"), "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("## ")).count(), 1, "{text}");
+        assert!(
+            text.contains(
+                "- Rest.\\n\\n## Plan\\n- Oxycodone 80 mg every 4 hours. [S1]\\r\\\\ [S1]\n  edited-by: drbob\n"
+            ),
+            "{text}"
+        );
+        let (_, shown) = store.signed_draft(&doctor, &id, "review").unwrap().unwrap();
+        assert_eq!(shown.sections[0].sentences[0].text, forged);
         assert!(matches!(
             store.verify(&doctor, &id).unwrap(),
             Verification::Valid { .. }

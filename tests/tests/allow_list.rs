@@ -36,7 +36,10 @@ fn a_note_is_not_sent_to_an_ehr_outside_the_allow_list() {
         "allow = [\"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.0.0/16\", \"fc00::/7\", \"fe80::/10\"]",
         "allow = [\"10.9.0.0/16\"]",
     );
-    app.set_config("ehr_endpoints = []", "ehr_endpoints = [\"http://192.168.77.1:9/fhir\"]");
+    app.set_config(
+        "ehr_endpoints = []",
+        "ehr_endpoints = [\"https://192.168.77.1:9/fhir\"]",
+    );
     let dialogue = app.home().join("d.txt");
     std::fs::write(
         &dialogue,
@@ -60,6 +63,50 @@ fn a_note_is_not_sent_to_an_ehr_outside_the_allow_list() {
     let r = bob.post(&format!("/encounters/{id}/send"), &[("csrf", &csrf), ("to", "ehr:0")]);
     assert_eq!(r.status, 502, "{r:?}");
     assert!(r.body.contains("outside network.allow"), "{}", r.body);
+}
+
+/// Plain http EHR endpoints were accepted silently; now one in `ehr_endpoints` stops the review
+/// app from starting, with what to do, and one listed as plain http on purpose is marked on the
+/// send form.
+#[test]
+fn a_plain_http_ehr_must_be_named_as_such() {
+    let app = Appliance::new();
+    app.set_config("ehr_endpoints = []", "ehr_endpoints = [\"http://127.0.0.1:9/fhir\"]");
+    let out = app.run(&["serve", "--listen", "127.0.0.1:0"], None);
+    assert!(
+        !out.status.success() && text(&out).contains("ehr_endpoints_plain_http"),
+        "{}",
+        text(&out)
+    );
+    app.set_config("ehr_endpoints = [\"http://127.0.0.1:9/fhir\"]", "ehr_endpoints = []");
+    app.set_config(
+        "ehr_endpoints_plain_http = []",
+        "ehr_endpoints_plain_http = [\"http://127.0.0.1:9/fhir\"]",
+    );
+    let dialogue = app.home().join("d.txt");
+    std::fs::write(
+        &dialogue,
+        "[doctor] what brings you in ?\n[patient] a sore throat since monday .\n",
+    )
+    .unwrap();
+    let (out, id) = app.ingest(&["--transcript", dialogue.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = id.unwrap();
+    let password = app.add_user("drbob", "physician");
+    let out = app.run(
+        &["sign", &id, "--user", "drbob", "--acknowledge-flags"],
+        Some(&format!("{password}\n")),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let server = ReviewServer::plain(&app, &[]);
+    let mut bob = Client::new(&server.url);
+    bob.login("drbob", &password);
+    let page = bob.get(&format!("/encounters/{id}"));
+    assert!(
+        page.body.contains("EHR: http://127.0.0.1:9/fhir (FHIR, unencrypted)"),
+        "{}",
+        page.body
+    );
 }
 
 #[test]

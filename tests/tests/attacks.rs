@@ -1,6 +1,6 @@
 //! Attacks from the clinic network on the review app, each performed against a real server on
 //! loopback: every bound on outside input (user names, login attempts, uploads, the recording
-//! stream, playback ranges, form fields) is a test that does what an attacker would.
+//! stream, playback ranges, form fields, audit pages) is a test that does what an attacker would.
 
 use tests::web::{Client, Recorder, Reply, ReviewServer};
 use tests::{Appliance, text};
@@ -459,4 +459,129 @@ fn an_automatic_refresh_does_not_keep_an_idle_session_alive() {
     assert_eq!(recorder.stop().unwrap()["done"], true);
     let processing = page.get(&format!("/encounters/{id}"));
     assert!(processing.body.contains("url=?auto-refresh=1"), "{}", processing.body);
+}
+
+/// The first seq cell of each row of the events table on an audit page.
+fn audit_page_seqs(body: &str) -> Vec<i64> {
+    let table = &body[body.find("<table class=\"audit\">").expect("the events table")..];
+    table
+        .split("<tr")
+        .skip(2) // before the header row, and the header row
+        .filter_map(|row| row.split("<td>").nth(1)?.split("</td>").next()?.parse().ok())
+        .collect()
+}
+
+/// The audit page and its CSV loaded the whole trail into memory for every view (a flood of
+/// events made /audit 208 MB). Now a page holds 200 events, "Older events" walks the rest, and the
+/// CSV is streamed a page at a time; together they still show every event exactly once.
+#[test]
+fn the_audit_trail_is_read_a_page_at_a_time_and_nothing_is_lost() {
+    let app = Appliance::new();
+    app.add_user(AUDITOR, "auditor");
+    let server = ReviewServer::plain(&app, &[]);
+    let mut alma = Client::new(&server.url);
+    alma.login(AUDITOR, &password(AUDITOR));
+    // Each view of the trail is an event of its own: 450 views make a trail of over two pages.
+    for _ in 0..450 {
+        assert_eq!(alma.get("/audit/export.csv?actor=nobody").status, 200);
+    }
+    let mut page = alma.get("/audit");
+    let newest = audit_page_seqs(&page.body);
+    assert_eq!(newest.len(), 200, "a page holds 200 events");
+    let mut seen = newest.clone();
+    let mut pages = 1;
+    while let Some(at) = page.body.find("class=\"older\" href=\"") {
+        let href = &page.body[at + "class=\"older\" href=\"".len()..];
+        let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+        page = alma.get(&href);
+        assert_eq!(page.status, 200, "{href}");
+        seen.extend(audit_page_seqs(&page.body));
+        pages += 1;
+        assert!(pages < 10, "the older-events links never end");
+    }
+    let expected: Vec<i64> = (1..=newest[0]).rev().collect();
+    assert_eq!(
+        seen, expected,
+        "every event up to the first page's newest, once, newest first"
+    );
+
+    let csv = alma.get("/audit/export.csv");
+    assert_eq!(csv.status, 200);
+    let seqs: Vec<i64> = csv
+        .body
+        .lines()
+        .skip(1)
+        .map(|l| l.trim_start_matches('"').split('"').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(seqs.len() as i64 > newest[0], "{} rows", seqs.len());
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "every event once, oldest first"
+    );
+    // A filter is applied by the store, in the CSV as on the page.
+    let only = alma.get(&format!("/audit/export.csv?actor={AUDITOR}"));
+    assert!(only.body.lines().skip(1).all(|l| l.contains(&format!("\"{AUDITOR}\""))));
+}
+
+/// Starts an upload with `client`'s session and stops sending part-way, holding the connection
+/// open: a slow (or hostile) client in the middle of a large upload.
+fn stalled_upload(client: &Client, csrf: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let addr = client.base.trim_start_matches("http://");
+    let boundary = "stalled-upload";
+    let start = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"recording\"; filename=\"visit.wav\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: {addr}\r\nCookie: scribe_session={}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 100000000\r\n\r\n",
+        client.cookie.as_deref().unwrap_or("")
+    );
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(head.as_bytes()).unwrap();
+    tcp.write_all(start.as_bytes()).unwrap();
+    tcp.write_all(&[0u8; 64 * 1024]).unwrap();
+    tcp
+}
+
+/// Uploads were unlimited in number: each held up to the size limit (512 MiB) in memory and took
+/// a decoder, so a few slow clients could exhaust the box. Now two are taken at once; a third is
+/// asked to come back (429), and a slot frees when an upload ends, even one that was abandoned.
+#[test]
+fn uploads_beyond_the_concurrent_limit_are_turned_away_until_one_ends() {
+    let (_app, _server, mut nina, csrf, _) = recording_visit();
+    let junk = ("recording", "junk.wav", &b"not a recording at all"[..]);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("label", "Dictation"),
+        ("template", "soap"),
+        ("physician", ""),
+    ];
+    let first = stalled_upload(&nina, &csrf);
+    let _second = stalled_upload(&nina, &csrf);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let r = nina.post_file("/upload", &fields, junk);
+    assert_eq!(r.status, 429, "{r:?}");
+    assert!(r.body.contains("try again in a minute"), "{}", r.body);
+
+    drop(first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = nina.post_file("/upload", &fields, junk);
+        if r.status != 429 {
+            assert_eq!(
+                r.status, 422,
+                "a freed slot takes the upload, which is then judged: {r:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned upload never gave its slot back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

@@ -818,8 +818,8 @@ fn signed_notes_go_to_the_export_folder_and_allow_listed_ehrs_only() {
         &format!("folder = \"{}\"\n", folder.path().display()),
     );
     app.set_config(
-        "ehr_endpoints = []",
-        &format!("ehr_endpoints = [\"{ok_ehr}\", \"{failing_ehr}\"]"),
+        "ehr_endpoints_plain_http = []",
+        &format!("ehr_endpoints_plain_http = [\"{ok_ehr}\", \"{failing_ehr}\"]"),
     );
     let server = ReviewServer::plain(&app, &[]);
     let mut bob = Client::new(&server.url);
@@ -871,6 +871,45 @@ fn signed_notes_go_to_the_export_folder_and_allow_listed_ehrs_only() {
         "note.export:fhir:ehr1",
     ] {
         assert!(audit.body.contains(action), "{action} not audited");
+    }
+}
+
+/// Someone with write access to the database changes the draft a signed note was made from.
+/// The database refuses; and with its guard dropped, pages and exports refuse to show a draft
+/// that no longer derives the signed text, rather than showing what was never signed.
+#[test]
+fn a_signed_notes_draft_cannot_be_changed_and_a_changed_one_is_never_shown() {
+    let app = Appliance::new();
+    app.add_user(ASSIGNED_PHYSICIAN, "physician");
+    app.add_user(OWNER_CLINICIAN, "clinician");
+    let id = ingest_for_nina(&app, "Room 7, 15:00");
+    let out = app.run(
+        &["sign", &id, "--user", ASSIGNED_PHYSICIAN, "--acknowledge-flags"],
+        Some(&format!("{}\n", password(ASSIGNED_PHYSICIAN))),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let db = app.open_raw();
+    let tamper =
+        "UPDATE drafts SET body = replace(body, '\"text\":\"', '\"text\":\"TAMPERED ') WHERE encounter_id = ?1";
+    for attempt in [
+        tamper,
+        "DELETE FROM drafts WHERE encounter_id = ?1",
+        "INSERT INTO drafts (encounter_id, version, body, model, created_ms) SELECT encounter_id, version + 1, body, model, created_ms FROM drafts WHERE encounter_id = ?1",
+    ] {
+        let err = db.execute(attempt, [&id]).unwrap_err();
+        assert!(err.to_string().contains("immutable"), "{attempt}: {err}");
+    }
+
+    db.execute_batch("DROP TRIGGER signed_drafts_are_immutable").unwrap();
+    assert!(db.execute(tamper, [&id]).unwrap() >= 1);
+    drop(db);
+    let server = ReviewServer::plain(&app, &[]);
+    let mut bob = Client::new(&server.url);
+    bob.login(ASSIGNED_PHYSICIAN, &password(ASSIGNED_PHYSICIAN));
+    for page in [format!("/encounters/{id}"), format!("/encounters/{id}/export/text")] {
+        let r = bob.get(&page);
+        assert_eq!(r.status, 500, "{page}: {r:?}");
+        assert!(!r.body.contains("TAMPERED"), "{page} shows a draft that was not signed");
     }
 }
 

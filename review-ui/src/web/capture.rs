@@ -144,6 +144,13 @@ fn new_encounter(label: &str, template: &str, physician: &str) -> Result<NewEnco
 /// stored as a new encounter, so a bad file leaves nothing behind.
 pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Multipart) -> Page {
     user.require(Permission::UploadRecordings)?;
+    // Held until the upload is stored or refused: memory and decoding are bounded by this many.
+    let Ok(_slot) = app.uploads.try_acquire() else {
+        return Err(WebError::TooMany(format!(
+            "{} recordings are being uploaded now, the most this appliance takes at once; try again in a minute",
+            app.config.concurrent_uploads
+        )));
+    };
     let limits = app.config.upload_limits;
     let too_large = |bytes: u64| {
         WebError::TooLarge(

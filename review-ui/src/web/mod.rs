@@ -49,14 +49,22 @@ pub struct WebConfig {
     pub export: ExportTargets,
     /// How big and how long an uploaded recording may be.
     pub upload_limits: audio::Limits,
+    /// Uploads received and decoded at once.
+    pub concurrent_uploads: usize,
     /// The compliance report for the admin page; the appliance generates it.
     pub compliance_report: Option<ComplianceReport>,
 }
 
 /// Generates the compliance report page (HTML) for the IT admin asking; errors are messages.
+/// It reads what it needs from the store and returns the rest of the work (hashing every model,
+/// rendering), which runs after the store is released: the second step cannot reach the store.
 #[derive(Clone)]
 #[allow(clippy::type_complexity)]
-pub struct ComplianceReport(pub Arc<dyn Fn(&mut Store, &Actor) -> Result<String, String> + Send + Sync>);
+pub struct ComplianceReport(
+    pub  Arc<
+        dyn Fn(&mut Store, &Actor) -> Result<Box<dyn FnOnce() -> Result<String, String> + Send>, String> + Send + Sync,
+    >,
+);
 
 impl std::fmt::Debug for ComplianceReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,9 +78,10 @@ pub struct ExportTargets {
     /// A folder (e.g. an EHR's import share mounted on the box).
     pub folder: Option<PathBuf>,
     /// FHIR base URLs of EHRs on the clinic network.
-    pub ehr_endpoints: Vec<String>,
-    /// The networks a note may be sent to (an endpoint's addresses are checked at send time).
-    pub allow: firmware::AllowList,
+    pub ehr_endpoints: Vec<crate::export::EhrEndpoint>,
+    /// The networks a note may be sent to (an endpoint's addresses are checked at send time) and
+    /// the CA its certificate must come from.
+    pub ehr_link: crate::export::EhrLink,
 }
 
 impl Default for ExportTargets {
@@ -80,7 +89,10 @@ impl Default for ExportTargets {
         ExportTargets {
             folder: None,
             ehr_endpoints: Vec::new(),
-            allow: firmware::AllowList::parse(firmware::PRIVATE_NETWORKS).expect("the private ranges parse"),
+            ehr_link: crate::export::EhrLink {
+                allow: firmware::AllowList::parse(firmware::PRIVATE_NETWORKS).expect("the private ranges parse"),
+                roots: None,
+            },
         }
     }
 }
@@ -95,6 +107,7 @@ impl Default for WebConfig {
             appliance_facts: Vec::new(),
             export: ExportTargets::default(),
             upload_limits: audio::Limits::default(),
+            concurrent_uploads: 2,
             compliance_report: None,
         }
     }
@@ -110,6 +123,8 @@ pub struct App {
     /// Password checks (argon2, ~19 MiB and tens of milliseconds each) run at most this many at
     /// once, outside the store's lock.
     password_checks: tokio::sync::Semaphore,
+    /// Uploads being received and decoded (each may hold `max_upload_mb` in memory).
+    uploads: tokio::sync::Semaphore,
     config: WebConfig,
 }
 
@@ -121,6 +136,7 @@ impl App {
             login_throttle: throttle::LoginThrottle::default(),
             streams: Mutex::default(),
             password_checks: tokio::sync::Semaphore::new(2),
+            uploads: tokio::sync::Semaphore::new(config.concurrent_uploads),
             config,
         })
     }
@@ -281,7 +297,8 @@ pub enum WebError {
     BadRequest(String),
     /// An upload over the configured size or length.
     TooLarge(String),
-    /// More of something at once than one user may have (recording streams).
+    /// More of something at once than one user, or the box, may have (recording streams,
+    /// uploads).
     TooMany(String),
     /// Deleted on purpose (the retention policy); it will not come back.
     Gone(String),

@@ -378,10 +378,13 @@ async fn load_encounter(app: &Arc<App>, user: &User, id: String) -> Result<Encou
             });
         }
         let transcript = s.transcript(&actor, &id, "review")?;
-        let signed = s.signed_note(&actor, &id, "review")?;
-        let draft = match &signed {
-            Some(note) => s.draft_version(&actor, &id, note.draft_version, "review")?,
-            None => s.latest_draft(&actor, &id, "review")?,
+        // A signed note is shown from the draft that derives its signed text again, or not at all.
+        let (signed, draft) = match s.signed_draft(&actor, &id, "review")? {
+            Some((note, draft)) => {
+                let version = note.draft_version;
+                (Some(note), Some((version, draft)))
+            }
+            None => (None, s.latest_draft(&actor, &id, "review")?),
         };
         let addenda = s.addenda(&actor, &id, "review")?;
         // What was just read is what is checked: no second read of the note and addenda.
@@ -563,8 +566,10 @@ async fn encounter_page(State(app): State<Arc<App>>, user: User, Path(id): Path<
                         form.card.send method="post" action={ "/encounters/" (e.id) "/send" } {
                             input type="hidden" name="csrf" value=(user.csrf);
                             label { "Send to" select name="to" {
-                                @for (n, url) in app.config.export.ehr_endpoints.iter().enumerate() {
-                                    option value={ "ehr:" (n) } { "EHR: " (url) " (FHIR)" }
+                                @for (n, ehr) in app.config.export.ehr_endpoints.iter().enumerate() {
+                                    option value={ "ehr:" (n) } {
+                                        "EHR: " (ehr.url) " (FHIR" (if ehr.plain_http { ", unencrypted" } else { "" }) ")"
+                                    }
                                 }
                                 @if app.config.export.folder.is_some() { option value="folder" { "Export folder (FHIR)" } }
                             } }
@@ -988,10 +993,10 @@ async fn audio(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, 
         return Err(WebError::BadRequest("a playable span is up to 10 minutes".into()));
     }
     let actor = user.actor.clone();
-    let pcm = app.db(move |s| s.audio(&actor, &id, "review: playback")).await?;
-    let at = |ms: u64| usize::try_from(ms.saturating_mul(16)).map_or(pcm.len(), |i| i.min(pcm.len()));
-    let span = &pcm[at(q.start_ms)..at(q.end_ms)];
-    Ok(([(header::CONTENT_TYPE, "audio/wav")], crate::wav_bytes(span, 16_000)).into_response())
+    let span = app
+        .db(move |s| s.audio_span(&actor, &id, q.start_ms, q.end_ms, "review: playback"))
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], crate::wav_bytes(&span, 16_000)).into_response())
 }
 
 /// The export formats, with their media type and file extension.
@@ -1030,12 +1035,9 @@ async fn render_export(
             });
         }
         let encounter = s.encounter(&id)?;
-        let note = s
-            .signed_note(&actor, &id, "export")?
+        let (note, draft) = s
+            .signed_draft(&actor, &id, "export")?
             .ok_or_else(|| StoreError::NotSigned(id.clone()))?;
-        let (_, draft) = s
-            .draft_version(&actor, &id, note.draft_version, "export")?
-            .ok_or_else(|| StoreError::NoDraft(id.clone()))?;
         let addenda = s.addenda(&actor, &id, "export")?;
         let record = SignedRecord {
             encounter: &encounter,
@@ -1119,12 +1121,12 @@ async fn send(State(app): State<Arc<App>>, user: User, Path(id): Path<String>, F
             .cloned()
             .ok_or_else(|| WebError::BadRequest("no such EHR endpoint".into()))?;
         let body = render_export(&app, &user, id.clone(), "fhir", &format!("ehr{n}")).await?;
-        let (target, allow) = (endpoint.clone(), targets.allow.clone());
-        tokio::task::spawn_blocking(move || crate::export::post_fhir(&target, &body, &allow))
+        let (target, link) = (endpoint.clone(), targets.ehr_link.clone());
+        tokio::task::spawn_blocking(move || crate::export::post_fhir(&target, &body, &link))
             .await
             .map_err(|e| WebError::Internal(e.to_string()))?
-            .map_err(|e| WebError::Upstream(format!("the note was not sent to {endpoint}: {e}")))?;
-        endpoint
+            .map_err(|e| WebError::Upstream(format!("the note was not sent to {}: {e}", endpoint.url)))?;
+        endpoint.url
     } else {
         return Err(WebError::BadRequest(format!("unknown destination {}", form.to)));
     };
@@ -1154,9 +1156,13 @@ async fn compliance_report(State(app): State<Arc<App>>, user: User) -> Page {
         return Err(WebError::NotFound("no compliance report on this server".into()));
     };
     let actor = user.actor.clone();
-    let html = app
+    let render = app
         .db(move |s| (report.0)(s, &actor).map_err(StoreError::Invalid))
         .await?;
+    let html = tokio::task::spawn_blocking(render)
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?
+        .map_err(WebError::Internal)?;
     Ok(axum::response::Html(html).into_response())
 }
 
@@ -1433,36 +1439,57 @@ async fn unlock_user(
 struct AuditQuery {
     encounter: Option<String>,
     actor: Option<String>,
+    /// The page of events before this event number (the "older events" link).
+    before: Option<i64>,
 }
 
-async fn audit_events(
-    app: &Arc<App>,
-    user: &User,
-    q: AuditQuery,
-) -> Result<(Vec<store::AuditEvent>, store::ChainReport), WebError> {
+impl AuditQuery {
+    fn filter(&self) -> store::AuditFilter {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        store::AuditFilter {
+            encounter: given(&self.encounter),
+            actor: given(&self.actor),
+        }
+    }
+}
+
+/// Events on one page of the audit trail, and in one read of its CSV export.
+const AUDIT_PAGE: usize = 200;
+
+/// Reading the trail is itself audited, once per page or export, before anything is shown.
+async fn audit_read(app: &Arc<App>, user: &User) -> Result<(), WebError> {
     user.require(Permission::ReadAuditTrail)?;
     let actor = user.actor.clone();
-    app.db(move |s| {
-        let encounter = q.encounter.filter(|e| !e.is_empty());
-        let mut events = s.audit_events(encounter.as_deref())?;
-        if let Some(who) = q.actor.filter(|a| !a.is_empty()) {
-            events.retain(|e| e.actor == who);
-        }
-        let chain = s.verify_audit_chain()?;
-        s.audit(&actor, "audit.read", None, "oversight")?;
-        Ok((events, chain))
-    })
-    .await
+    app.db(move |s| s.audit(&actor, "audit.read", None, "oversight")).await
 }
 
 async fn audit_page(State(app): State<Arc<App>>, user: User, Query(q): Query<AuditQuery>) -> Page {
-    let (encounter, who) = (
-        q.encounter.clone().unwrap_or_default(),
-        q.actor.clone().unwrap_or_default(),
-    );
-    let (events, chain) = audit_events(&app, &user, q).await?;
-    let actor = user.actor.clone();
-    let grants = app.db(move |s| s.break_glass_grants(&actor, 50)).await?;
+    audit_read(&app, &user).await?;
+    let filter = q.filter();
+    let before = q.before.unwrap_or(i64::MAX);
+    let (events, chain, grants) = {
+        let (actor, filter) = (user.actor.clone(), filter.clone());
+        app.db(move |s| {
+            let events = s.audit_events_page(&filter, store::AuditPage::NewestBefore(before), AUDIT_PAGE)?;
+            Ok((events, s.verify_audit_chain()?, s.break_glass_grants(&actor, 50)?))
+        })
+        .await?
+    };
+    let query = |before: Option<i64>| {
+        let mut pairs = vec![
+            ("encounter", filter.encounter.clone().unwrap_or_default()),
+            ("actor", filter.actor.clone().unwrap_or_default()),
+        ];
+        pairs.extend(before.map(|b| ("before", b.to_string())));
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let older = (events.len() == AUDIT_PAGE)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
     Ok(layout(
         "Audit trail",
         Some(&user),
@@ -1489,16 +1516,16 @@ async fn audit_page(State(app): State<Arc<App>>, user: User, Query(q): Query<Aud
             }
             h2 { "Events" }
             form.filters method="get" action="/audit" {
-                label { "Encounter" input name="encounter" value=(encounter); }
-                label { "Actor" input name="actor" value=(who); }
+                label { "Encounter" input name="encounter" value=(filter.encounter.as_deref().unwrap_or("")); }
+                label { "Actor" input name="actor" value=(filter.actor.as_deref().unwrap_or("")); }
                 button type="submit" { "Filter" }
                 " "
-                a href={ "/audit/export.csv?encounter=" (encounter) "&actor=" (who) } { "Export CSV" }
+                a href={ "/audit/export.csv?" (query(None)) } { "Export CSV" }
             }
             table.audit {
                 thead { tr { th { "#" } th { "When" } th { "Who" } th { "Role" } th { "Action" } th { "Encounter" } th { "Purpose" } th { "From" } } }
                 tbody {
-                    @for e in events.iter().rev().take(500) {
+                    @for e in &events {
                         tr class=(if e.purpose.starts_with("break-glass") { "breakglass" } else { "" }) {
                             td { (e.seq) } td { (when(e.at_ms)) } td { (e.actor) } td { (e.role) } td { (e.action) }
                             td { (e.encounter_id.as_deref().unwrap_or("")) } td { (e.purpose) }
@@ -1507,8 +1534,22 @@ async fn audit_page(State(app): State<Arc<App>>, user: User, Query(q): Query<Aud
                     }
                 }
             }
+            @if let Some(seq) = older {
+                p { a.older href={ "/audit?" (query(Some(seq))) } { "Older events" } }
+            }
         },
     ))
+}
+
+/// A query-string value, percent-encoded (names and ids may hold `&`, `=`, `#` or spaces).
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn csv_field(s: &str) -> String {
@@ -1522,31 +1563,53 @@ fn csv_field(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// The trail as CSV, oldest first, streamed a page at a time: the store is held for one page
+/// (a short read) at a time and the server never holds the trail whole.
 async fn audit_csv(State(app): State<Arc<App>>, user: User, Query(q): Query<AuditQuery>) -> Page {
-    let (events, _) = audit_events(&app, &user, q).await?;
-    let mut out = String::from("seq,at,actor,role,action,encounter,purpose,source,prev_hash,hash\n");
-    for e in &events {
-        let row = [
-            e.seq.to_string(),
-            rfc3339_utc(e.at_ms),
-            e.actor.clone(),
-            e.role.clone(),
-            e.action.clone(),
-            e.encounter_id.clone().unwrap_or_default(),
-            e.purpose.clone(),
-            e.source.clone().unwrap_or_default(),
-            e.prev_hash.clone(),
-            e.hash.clone(),
-        ];
-        out.push_str(&row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
-        out.push('\n');
-    }
+    audit_read(&app, &user).await?;
+    let start = (app, q.filter(), 0i64, true);
+    let pages = futures_util::stream::unfold(Some(start), |state| async move {
+        let (app, filter, after, first) = state?;
+        let page_filter = filter.clone();
+        let read = app
+            .db(move |s| s.audit_events_page(&page_filter, store::AuditPage::OldestAfter(after), AUDIT_PAGE * 5))
+            .await;
+        let events = match read {
+            Ok(events) => events,
+            Err(_) => return Some((Err(std::io::Error::other("the audit trail could not be read")), None)),
+        };
+        if events.is_empty() && !first {
+            return None;
+        }
+        let mut out = String::new();
+        if first {
+            out.push_str("seq,at,actor,role,action,encounter,purpose,source,prev_hash,hash\n");
+        }
+        for e in &events {
+            let row = [
+                &e.seq.to_string(),
+                &rfc3339_utc(e.at_ms),
+                &e.actor,
+                &e.role,
+                &e.action,
+                e.encounter_id.as_deref().unwrap_or(""),
+                &e.purpose,
+                e.source.as_deref().unwrap_or(""),
+                &e.prev_hash,
+                &e.hash,
+            ];
+            out.push_str(&row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+            out.push('\n');
+        }
+        let next = events.last().map(|e| (app, filter, e.seq, false));
+        Some((Ok::<_, std::io::Error>(out), next))
+    });
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"audit.csv\""),
         ],
-        out,
+        axum::body::Body::from_stream(pages),
     )
         .into_response())
 }

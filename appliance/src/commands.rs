@@ -114,11 +114,25 @@ pub fn init(ctx: &Context, profile: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn user_add(ctx: &Context, name: &str, role: &str) -> Result<ExitCode> {
+/// `scribe user add NAME --role R`: like the admin page, the account gets no password its maker
+/// knows; the one-time enrolment code goes to stdout, to be handed to its owner. With
+/// `--password-stdin` (scripted provisioning) the password is read from stdin instead.
+pub fn user_add(ctx: &Context, name: &str, role: &str, password_stdin: bool) -> Result<ExitCode> {
     let role = Role::parse(role)
         .with_context(|| format!("unknown role {role:?}; use clinician, physician, it_admin or auditor"))?;
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
         bail!("user name {name:?} may only contain letters, digits, '.', '_' and '-'");
+    }
+    if !password_stdin {
+        let code = ctx.open_store()?.add_user_enrolling(&local_operator(), name, role)?;
+        eprintln!(
+            "added {name} ({}) without a password. Give them this one-time code in person; they set their \
+             password with it at /enrol within {} hours:",
+            role.as_str(),
+            store::ENROLMENT_MS / 3_600_000
+        );
+        println!("{code}");
+        return Ok(ExitCode::SUCCESS);
     }
     let password = read_password(&format!("New password for {name}: "))?;
     if password.chars().count() < 8 {

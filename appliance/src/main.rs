@@ -319,6 +319,10 @@ enum UserCommand {
         name: String,
         #[arg(long)]
         role: String,
+        /// Read the account's password from stdin instead of printing a one-time enrolment code
+        /// for its owner (scripted provisioning of the first accounts).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Disable an account: nobody can log in as it until it is enabled again.
     Disable { name: String },
@@ -484,7 +488,11 @@ fn main() -> ExitCode {
             },
         ),
         Command::User { command } => match command {
-            UserCommand::Add { name, role } => commands::user_add(&ctx, &name, &role),
+            UserCommand::Add {
+                name,
+                role,
+                password_stdin,
+            } => commands::user_add(&ctx, &name, &role, password_stdin),
             UserCommand::Disable { name } => commands::user_set_disabled(&ctx, &name, true),
             UserCommand::Enable { name } => commands::user_set_disabled(&ctx, &name, false),
             UserCommand::Reset { name } => commands::user_reset(&ctx, &name),

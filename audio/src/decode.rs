@@ -4,7 +4,7 @@
 //! WAV keeps its own decoder (hound) because it can say exactly how many bytes a cut-off file is
 //! missing; everything else goes through symphonia, with libopus for Opus, which symphonia lacks.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -13,7 +13,7 @@ use symphonia::core::codecs::registry::CodecRegistry;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::speakers::ChannelTracker;
@@ -114,7 +114,7 @@ pub fn decode_file(path: &Path, limits: &Limits) -> Result<Recording, AudioError
             limit: limits.max_bytes,
         });
     }
-    decode(&std::fs::read(path)?, limits)
+    decode_owned(std::fs::read(path)?, limits)
 }
 
 /// A decoded upload: what the engines hear, and for a recording with a microphone per speaker,
@@ -129,19 +129,35 @@ pub struct Recording {
 /// mixed down and resampled a buffer at a time ([`Mixdown`]): memory holds the 16 kHz mono
 /// result, whatever rate and channels the file declares.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Recording, AudioError> {
-    if bytes.is_empty() {
+    decode_owned(bytes.to_vec(), limits)
+}
+
+/// [`decode`] of bytes the caller gives up: the decoder reads them in place instead of a copy.
+pub fn decode_owned(bytes: Vec<u8>, limits: &Limits) -> Result<Recording, AudioError> {
+    decode_source(Box::new(Cursor::new(bytes)), limits)
+}
+
+/// Decodes a recording from any seekable source of known length: bytes in memory, or an upload
+/// spooled to disk, so that it need not be held in memory whole.
+pub fn decode_source(mut source: Box<dyn MediaSource>, limits: &Limits) -> Result<Recording, AudioError> {
+    let len = source.byte_len().unwrap_or(0);
+    if len == 0 {
         return Err(AudioError::Empty);
     }
-    if bytes.len() as u64 > limits.max_bytes {
+    if len > limits.max_bytes {
         return Err(AudioError::TooLarge {
-            bytes: bytes.len() as u64,
+            bytes: len,
             limit: limits.max_bytes,
         });
     }
-    let container = Container::sniff(bytes).ok_or_else(|| AudioError::NotAudio(describe(bytes)))?;
+    // What the file is, from its first bytes (describing a file that is no recording reads 512).
+    let mut head = Vec::with_capacity(512);
+    source.by_ref().take(512).read_to_end(&mut head)?;
+    source.seek(SeekFrom::Start(0))?;
+    let container = Container::sniff(&head).ok_or_else(|| AudioError::NotAudio(describe(&head)))?;
     match container {
-        Container::Wav => crate::wav::decode_wav_limited(bytes, limits),
-        other => decode_compressed(bytes, other, limits),
+        Container::Wav => crate::wav::decode_wav_limited(source, len, limits),
+        other => decode_compressed(source, other, limits),
     }
 }
 
@@ -283,8 +299,14 @@ static CODECS: LazyLock<CodecRegistry> = LazyLock::new(|| {
 /// Decodes with symphonia, whose demuxers and codecs can panic on crafted or damaged data (an
 /// arithmetic overflow in a WAV header found by fuzzing, say): a panic there is a damaged file,
 /// told as such, not a failed request or a dead worker thread.
-fn decode_compressed(bytes: &[u8], container: Container, limits: &Limits) -> Result<Recording, AudioError> {
-    std::panic::catch_unwind(|| decode_compressed_unguarded(bytes, container, limits)).unwrap_or_else(|_| {
+fn decode_compressed(
+    source: Box<dyn MediaSource>,
+    container: Container,
+    limits: &Limits,
+) -> Result<Recording, AudioError> {
+    // The source moves into the decoder and is dropped with it, whatever happens there.
+    let decode = std::panic::AssertUnwindSafe(move || decode_compressed_unguarded(source, container, limits));
+    std::panic::catch_unwind(decode).unwrap_or_else(|_| {
         Err(AudioError::Corrupt(format!(
             "{} whose data the decoder could not make sense of",
             container.extension()
@@ -292,10 +314,13 @@ fn decode_compressed(bytes: &[u8], container: Container, limits: &Limits) -> Res
     })
 }
 
-fn decode_compressed_unguarded(bytes: &[u8], container: Container, limits: &Limits) -> Result<Recording, AudioError> {
+fn decode_compressed_unguarded(
+    source: Box<dyn MediaSource>,
+    container: Container,
+    limits: &Limits,
+) -> Result<Recording, AudioError> {
     let corrupt = |e: SymphoniaError| AudioError::Corrupt(format!("{}: {e}", container.extension()));
-    // The bytes are copied into the stream because symphonia's sources must be 'static.
-    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
+    let source = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     hint.with_extension(container.extension());
     let mut format = symphonia::default::get_probe()

@@ -13,8 +13,11 @@ mod wav;
 
 pub use decode::{
     BUDGET_SAMPLES_PER_SECOND, Container, Limits, MAX_CHANNELS, MAX_RATE, Recording, SUPPORTED, decode, decode_file,
+    decode_owned, decode_source,
 };
 pub use resample::{StreamResampler, resample};
+/// What [`decode_source`] reads: `Read + Seek` with a known length.
+pub use symphonia::core::io::MediaSource;
 pub use wav::{decode_wav, decode_wav_file};
 
 /// The sample rate every engine consumes.

@@ -1,4 +1,4 @@
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::decode::Mixdown;
@@ -19,15 +19,24 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm16k, AudioError> {
         max_bytes: u64::MAX,
         max_seconds: u64::MAX,
     };
-    Ok(decode_wav_limited(bytes, &unlimited)?.pcm)
+    Ok(decode_wav_limited(Cursor::new(bytes), bytes.len() as u64, &unlimited)?.pcm)
 }
 
 /// Frames handed to the mixdown at a time.
 const CHUNK_FRAMES: usize = 4096;
 
-pub(crate) fn decode_wav_limited(bytes: &[u8], limits: &Limits) -> Result<Recording, AudioError> {
+/// Decodes a WAV file of `len` bytes from `source` (at its start) within `limits`.
+pub(crate) fn decode_wav_limited<R: Read + Seek>(
+    mut source: R,
+    len: u64,
+    limits: &Limits,
+) -> Result<Recording, AudioError> {
     let not_wav = |why: String| AudioError::NotAudio(format!("not a WAV recording ({why}); supported: {SUPPORTED}"));
-    let mut reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| match e {
+    // hound trusts the header's data length: what is really there is read from the chunk headers
+    // first, so a cut-off upload is reported as truncated rather than as a decoder error.
+    let present = data_chunk_bytes_present(&mut source, len)?;
+    source.seek(SeekFrom::Start(0))?;
+    let mut reader = hound::WavReader::new(std::io::BufReader::new(source)).map_err(|e| match e {
         hound::Error::IoError(e) => not_wav(e.to_string()),
         hound::Error::FormatError(m) => not_wav(m.to_string()),
         hound::Error::Unsupported => AudioError::Unsupported("this WAV sample encoding".into()),
@@ -35,11 +44,9 @@ pub(crate) fn decode_wav_limited(bytes: &[u8], limits: &Limits) -> Result<Record
     })?;
     let spec = reader.spec();
     let mut mixdown = Mixdown::new(spec.sample_rate, usize::from(spec.channels), limits)?;
-    // hound trusts the header's data length; check it against what is really there before
-    // decoding, so a cut-off upload is reported as truncated rather than as a decoder error.
     let bytes_per_sample = u64::from(spec.bits_per_sample).div_ceil(8);
     let promised = u64::from(reader.len()) * bytes_per_sample;
-    let present = data_chunk_bytes_present(bytes).unwrap_or(promised);
+    let present = present.unwrap_or(promised);
     if present < promised {
         return Err(AudioError::Truncated { promised, present });
     }
@@ -85,18 +92,22 @@ pub(crate) fn decode_wav_limited(bytes: &[u8], limits: &Limits) -> Result<Record
 }
 
 /// Bytes of the `data` chunk actually present in the file (the header may promise more).
-fn data_chunk_bytes_present(bytes: &[u8]) -> Option<u64> {
+/// How many bytes of the `data` chunk a RIFF file of `len` bytes really holds, walking the chunk
+/// headers; `None` when there is no such chunk (hound will say what is wrong).
+fn data_chunk_bytes_present<R: Read + Seek>(source: &mut R, len: u64) -> std::io::Result<Option<u64>> {
     let mut pos = 12; // "RIFF" size "WAVE"
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
-        let size = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().ok()?) as usize;
+    while pos + 8 <= len {
+        source.seek(SeekFrom::Start(pos))?;
+        let mut header = [0u8; 8];
+        source.read_exact(&mut header)?;
+        let size = u64::from(u32::from_le_bytes(header[4..].try_into().expect("4 bytes")));
         let body = pos + 8;
-        if id == b"data" {
-            return Some(bytes.len().saturating_sub(body).min(size) as u64);
+        if &header[..4] == b"data" {
+            return Ok(Some(len.saturating_sub(body).min(size)));
         }
-        pos = body.checked_add(size)?.checked_add(size & 1)?;
+        pos = body + size + (size & 1);
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod console;
 pub mod deid;
 pub mod export;
+mod spool;
 pub mod web;
 
 use std::fmt::Write;

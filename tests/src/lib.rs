@@ -265,7 +265,10 @@ impl Appliance {
     /// Adds a user; the password is `correct horse <name>`.
     pub fn add_user(&self, name: &str, role: &str) -> String {
         let password = format!("correct horse {name}");
-        let out = self.run(&["user", "add", name, "--role", role], Some(&format!("{password}\n")));
+        let out = self.run(
+            &["user", "add", name, "--role", role, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        );
         assert!(
             out.status.success(),
             "user add failed: {}",

@@ -14,6 +14,17 @@ pub struct ReviewServer {
 }
 
 impl ReviewServer {
+    /// The most memory the server process has held so far (VmHWM), in bytes.
+    pub fn peak_memory(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("the server runs");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        kb * 1024
+    }
+
     /// Serves `app` on a free loopback port over plain HTTP (allowed on loopback only).
     pub fn plain(app: &Appliance, env: &[(&str, &str)]) -> ReviewServer {
         let config = std::fs::read_to_string(app.home().join("scribe.toml")).expect("read scribe.toml");

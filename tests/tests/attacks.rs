@@ -384,6 +384,31 @@ fn new_accounts_are_enrolled_by_their_owner_and_can_be_disabled_and_reset() {
     assert_eq!(console_code.len(), 16, "{console_code}");
     assert!(!login("a new password of mine").0);
     assert_eq!(enrol(&console_code, "set at the console's code").status, 303);
+    // An account added at the console waits for its owner too; a password on stdin is not taken
+    // unless the command is told to (scripted provisioning).
+    let out = app.run(
+        &["user", "add", "drcli", "--role", "physician"],
+        Some("chosen at the console\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let cli_code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(cli_code.len(), 16, "{cli_code}");
+    let mut c = Client::new(&server.url);
+    let r = c.post("/login", &[("user", "drcli"), ("password", "chosen at the console")]);
+    assert_ne!(
+        r.location.as_deref(),
+        Some("/"),
+        "the console's password opened the account"
+    );
+    let r = Client::new(&server.url).post(
+        "/enrol",
+        &[
+            ("user", "drcli"),
+            ("code", &cli_code),
+            ("password", "the owner's own choice"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
 
     let actions: Vec<String> = app
         .open_raw()
@@ -399,6 +424,8 @@ fn new_accounts_are_enrolled_by_their_owner_and_can_be_disabled_and_reset() {
         "user.disable:drnew",
         "user.enable:drnew",
         "user.reset:drnew",
+        "user.add:physician:drcli",
+        "user.enrol:drcli",
     ] {
         assert!(actions.iter().any(|a| a == expected), "{expected} not in {actions:?}");
     }
@@ -584,4 +611,55 @@ fn uploads_beyond_the_concurrent_limit_are_turned_away_until_one_ends() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// An upload was read into memory whole (up to the 512 MiB limit, the buffer doubling as it grew)
+/// before decoding. Now it goes to an encrypted spool on disk as it arrives, and the server holds
+/// the decoded 16 kHz audio, not the file: a 150 MB WAV (13 minutes of 48 kHz stereo) raises the
+/// server's peak memory by far less than its size.
+#[test]
+fn a_large_upload_is_not_held_in_memory() {
+    let (app, server, mut nina, csrf, _) = recording_visit();
+    let seconds = 780u32;
+    let data_bytes = seconds * 48_000 * 4;
+    let mut wav = Vec::with_capacity(44 + data_bytes as usize);
+    wav.extend(b"RIFF");
+    wav.extend((36 + data_bytes).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes()); // PCM
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(48_000u32.to_le_bytes());
+    wav.extend((48_000u32 * 4).to_le_bytes());
+    wav.extend(4u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend(data_bytes.to_le_bytes());
+    // A quiet tone, so the file is not all zeros.
+    wav.extend((0..seconds * 48_000).flat_map(|i| {
+        let s = ((i % 48) as i16 - 24) * 40;
+        [s.to_le_bytes(), s.to_le_bytes()].concat()
+    }));
+    let before = server.peak_memory();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("label", "Long dictation"),
+        ("template", "soap"),
+        ("physician", ""),
+    ];
+    let r = nina.post_file("/upload", &fields, ("recording", "long.wav", &wav));
+    assert_eq!(r.status, 303, "{r:?}");
+    let grew = server.peak_memory().saturating_sub(before);
+    assert!(
+        grew < wav.len() as u64 / 2,
+        "peak memory grew by {} MB for a {} MB upload",
+        grew >> 20,
+        wav.len() >> 20
+    );
+    let id = r.location.unwrap().trim_start_matches("/encounters/").to_string();
+    let stored = chunks_stored(&app, &id);
+    assert!(
+        (i64::from(seconds)..=i64::from(seconds) + 1).contains(&stored),
+        "the whole recording is stored: {stored} one-second chunks"
+    );
 }

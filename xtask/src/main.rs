@@ -54,7 +54,7 @@ fn main() -> Result<()> {
         Some("gpu-bundle") => bench_gpu(&["bundle"])?,
         Some("gpu-report") => bench_gpu(&["report", args.get(1).context("usage: cargo xtask gpu-report RESULTS")?])?,
         _ => bail!(
-            "usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint | deb | fuzz [--seconds N] [TARGET…] | gpu-bundle | gpu-report RESULTS"
+            "usage: cargo xtask demo [PROFILE] | test [CARGO TEST ARGS] | lint | deb | fuzz [--seconds N] [--runs N] [TARGET…] | gpu-bundle | gpu-report RESULTS"
         ),
     }
     eprintln!("xtask: done in {:.0} s", started.elapsed().as_secs_f64());
@@ -262,20 +262,24 @@ const FUZZ_TARGETS: &[&str] = &[
     "template_parse",
     "config_parse",
     "ws_audio_chunk",
+    "ws_recording",
     "http_request",
 ];
 
-/// Runs each fuzz target (all, or those named) for `--seconds` (default 300) on its seeds
+/// Runs each fuzz target (all, or those named) for `--seconds` (default 300), or until `--runs`
+/// executions if that comes first, on its seeds
 /// (`fuzz/seeds/`) and corpus (`fuzz/corpus/`: what it finds new is kept there, minimized) and writes
 /// `docs/bench/fuzz.md`: executions, speed, corpus size and crashes (saved in
 /// `fuzz/artifacts/TARGET/`). Needs the nightly toolchain and cargo-fuzz; installs them if missing.
 fn fuzz(args: &[String]) -> Result<()> {
     let mut seconds = 300u64;
+    let mut runs: Option<u64> = None;
     let mut targets: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--seconds" => seconds = it.next().context("--seconds N")?.parse().context("--seconds N")?,
+            "--runs" => runs = Some(it.next().context("--runs N")?.parse().context("--runs N")?),
             t if FUZZ_TARGETS.contains(&t) => targets.push(t.to_string()),
             other => bail!(
                 "unknown fuzz target or option {other:?}; targets: {}",
@@ -325,14 +329,17 @@ fn fuzz(args: &[String]) -> Result<()> {
         cmd.arg(target)
             .arg(&corpus)
             .arg(workspace_root().join("fuzz/seeds").join(target))
+            .args(["--", &format!("-runs={}", runs.map_or(-1, |n| n as i64))])
             .args([
-                "--",
                 &format!("-max_total_time={seconds}"),
                 "-rss_limit_mb=2048",
                 "-timeout=20",
                 "-print_final_stats=1",
             ]);
-        eprintln!("xtask: fuzzing {target} for {seconds} s");
+        match runs {
+            Some(n) => eprintln!("xtask: fuzzing {target} for {n} executions (at most {seconds} s)"),
+            None => eprintln!("xtask: fuzzing {target} for {seconds} s"),
+        }
         let started = Instant::now();
         let out = cmd.stderr(Stdio::piped()).output().context("run cargo fuzz")?;
         // Less than asked when it stopped at a crash.
@@ -385,7 +392,7 @@ fn fuzz(args: &[String]) -> Result<()> {
     }
     rows.sort_by_key(|row| FUZZ_TARGETS.iter().position(|t| row.starts_with(&format!("| {t} |"))));
     let report = format!(
-        "# Fuzzing\n\n`cargo xtask fuzz [--seconds N] [TARGET…]` (2-core build box; cargo-fuzz/libFuzzer, \
+        "# Fuzzing\n\n`cargo xtask fuzz [--seconds N] [--runs N] [TARGET…]` (2-core build box; cargo-fuzz/libFuzzer, \
          no sanitizer, debug assertions and overflow checks on); each row is that target's latest run. \
          Each target starts from its seeds in `fuzz/seeds/TARGET/` and the corpus earlier runs kept \
          in `fuzz/corpus/TARGET/` (minimized to the inputs that reach new code); `cargo test -p \
@@ -428,7 +435,10 @@ fn demo(profile: &str) -> Result<()> {
     };
     run(&mut app(&["init", "--profile", profile]))?;
     let password = "demo-password-123\n";
-    run_with_stdin(&mut app(&["user", "add", "dr_demo", "--role", "physician"]), password)?;
+    run_with_stdin(
+        &mut app(&["user", "add", "dr_demo", "--role", "physician", "--password-stdin"]),
+        password,
+    )?;
 
     println!("\n=== scribe ingest {} ===", wav.display());
     let out = app(&["ingest", wav.to_str().unwrap()])

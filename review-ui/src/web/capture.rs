@@ -171,14 +171,16 @@ pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Mu
                     "the form's security token must come before the recording".into(),
                 ));
             }
-            let mut bytes = Vec::new();
+            // To disk as it arrives, encrypted: memory holds a block of it, not the file.
+            let spooled = |e: std::io::Error| WebError::Unavailable(format!("the upload could not be received: {e}"));
+            let mut spool = crate::spool::Spool::new().map_err(spooled)?;
             while let Some(chunk) = field.chunk().await.map_err(form_error)? {
-                if (bytes.len() + chunk.len()) as u64 > limits.max_bytes {
-                    return Err(too_large((bytes.len() + chunk.len()) as u64));
+                if spool.len() + chunk.len() as u64 > limits.max_bytes {
+                    return Err(too_large(spool.len() + chunk.len() as u64));
                 }
-                bytes.extend_from_slice(&chunk);
+                spool.write(&chunk).map_err(spooled)?;
             }
-            recording = Some(bytes);
+            recording = Some(spool);
             continue;
         }
         let value = small_field(field).await?;
@@ -197,10 +199,13 @@ pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Mu
         return Err(WebError::Forbidden("the form's security token is missing".into()));
     }
     let new = new_encounter(&label, &template, &physician)?;
-    let bytes = recording.ok_or_else(|| WebError::BadRequest("no recording was attached".into()))?;
-    let decoded = tokio::task::spawn_blocking(move || audio::decode(&bytes, &limits))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let spool = recording.ok_or_else(|| WebError::BadRequest("no recording was attached".into()))?;
+    let decoded = tokio::task::spawn_blocking(move || -> Result<_, std::io::Error> {
+        Ok(audio::decode_source(Box::new(spool.into_reader()?), &limits))
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))?
+    .map_err(|e| WebError::Unavailable(format!("the upload could not be read back: {e}")))?;
     let recording = match decoded {
         Ok(recording) => recording,
         Err(
@@ -355,27 +360,9 @@ async fn stream_session(app: Arc<App>, actor: Actor, token: String, id: String, 
             break;
         }
         let reply = match message {
-            Message::Binary(bytes) => match parse_chunk(&bytes) {
-                Ok((seq, pcm)) => {
-                    let (actor, id) = (actor.clone(), id.clone());
-                    let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
-                    let peak_dbfs = (20.0 * (f64::from(peak).max(1.0) / 32768.0).log10()) as f32;
-                    match app
-                        .db(move |s| s.append_audio(&actor, &id, seq, &pcm, Some(peak_dbfs)))
-                        .await
-                    {
-                        Ok(_) => serde_json::json!({ "ack": seq }),
-                        Err(e) => serde_json::json!({ "error": error_text(e) }),
-                    }
-                }
-                Err(why) => serde_json::json!({ "error": why }),
-            },
+            Message::Binary(bytes) => recording_message(&app, &actor, &id, StreamMessage::Chunk(&bytes)).await,
             Message::Text(text) if text.as_str() == "stop" => {
-                let (actor, id) = (actor.clone(), id.clone());
-                match app.db(move |s| s.finish_recording(&actor, &id, "stopped")).await {
-                    Ok(()) => serde_json::json!({ "done": true }),
-                    Err(e) => serde_json::json!({ "error": error_text(e) }),
-                }
+                recording_message(&app, &actor, &id, StreamMessage::Stop).await
             }
             Message::Close(_) => break,
             _ => continue,
@@ -387,6 +374,49 @@ async fn stream_session(app: Arc<App>, actor: Actor, token: String, id: String, 
     }
     tracing::info!(encounter = %id, "recording stream closed");
 }
+
+/// A message of the recording stream that asks for something.
+pub enum StreamMessage<'a> {
+    /// `[seq: u32 LE][samples: i16 LE …]`, at most a second.
+    Chunk(&'a [u8]),
+    /// The recording is over: finish it and start transcription.
+    Stop,
+}
+
+/// What the appliance answers one message of a recording stream with, after doing what it asks:
+/// `{"ack": seq}` once the chunk is committed, `{"done": true}` once the recording is finished,
+/// or `{"error": why}`. The session was checked by the caller.
+pub async fn recording_message(
+    app: &Arc<App>,
+    actor: &Actor,
+    id: &str,
+    message: StreamMessage<'_>,
+) -> serde_json::Value {
+    let (actor, id) = (actor.clone(), id.to_string());
+    match message {
+        StreamMessage::Chunk(bytes) => match parse_chunk(bytes) {
+            Ok((seq, pcm)) => {
+                let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+                let peak_dbfs = (20.0 * (f64::from(peak).max(1.0) / 32768.0).log10()) as f32;
+                match app
+                    .db(move |s| s.append_audio(&actor, &id, seq, &pcm, Some(peak_dbfs)))
+                    .await
+                {
+                    Ok(_) => serde_json::json!({ "ack": seq }),
+                    Err(e) => serde_json::json!({ "error": error_text(e) }),
+                }
+            }
+            Err(why) => serde_json::json!({ "error": why }),
+        },
+        StreamMessage::Stop => match app.db(move |s| s.finish_recording(&actor, &id, "stopped")).await {
+            Ok(()) => serde_json::json!({ "done": true }),
+            Err(e) => serde_json::json!({ "error": error_text(e) }),
+        },
+    }
+}
+
+/// The answer for a stream failure that is the appliance's, not the recorder's.
+pub const STREAM_STORE_FAILED: &str = "the appliance could not store the audio; keep the page open, it will retry";
 
 fn error_text(e: WebError) -> String {
     match e {
@@ -400,7 +430,7 @@ fn error_text(e: WebError) -> String {
         | WebError::Unprocessable(m) => m,
         WebError::Upstream(m) | WebError::Internal(m) => {
             tracing::error!(error = %m, "recording stream failed");
-            "the appliance could not store the audio; keep the page open, it will retry".into()
+            STREAM_STORE_FAILED.into()
         }
         WebError::LoginRequired(_) => {
             "logged off: log in again and reopen the recorder; what was sent so far is kept".into()

@@ -29,7 +29,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-pub use capture::{MAX_CHUNK_SAMPLES, parse_chunk};
+pub use capture::{MAX_CHUNK_SAMPLES, STREAM_STORE_FAILED, StreamMessage, parse_chunk, recording_message};
 pub use session::{COOKIE, NoSession, Session, Sessions};
 
 /// Settings of the web app (the `[web]` table of scribe.toml).

@@ -1,6 +1,7 @@
 //! Fuzz targets: every parser that takes bytes from outside the box — an uploaded recording, a
 //! CTranslate2 model being imported, a clinic's template, the config file, the browser
-//! recorder's WebSocket messages, and HTTP requests to the review app's forms.
+//! recorder's WebSocket messages (parsed, and carried through to the store), and HTTP requests to
+//! the review app's forms.
 //!
 //! Each target is a plain function here, so its inputs replay as an ordinary test on stable Rust
 //! (`cargo test -p scribe-fuzz`): `seeds/<target>/` (valid examples of the format, and every input
@@ -24,6 +25,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("template_parse", template_parse),
     ("config_parse", config_parse),
     ("ws_audio_chunk", ws_audio_chunk),
+    ("ws_recording", ws_recording),
     ("http_request", http_request),
 ];
 
@@ -108,6 +110,127 @@ pub fn ws_audio_chunk(data: &[u8]) {
         assert!(!pcm.is_empty() && pcm.len() <= review_ui::web::MAX_CHUNK_SAMPLES);
         assert_eq!(data.len(), 4 + 2 * pcm.len());
         assert_eq!(seq.to_le_bytes(), data[..4]);
+    }
+}
+
+/// A recording stream from first message to last, through the review app's handler into a real
+/// SQLCipher store, on a fresh visit. The input is a list of messages `[kind u8][len u16 LE][bytes]`:
+/// an even kind sends the bytes as a binary chunk, an odd one sends "stop". Whatever the order,
+/// resends, gaps or garbage: every chunk the protocol allows is acknowledged and stored (the first
+/// copy of a sequence number wins), everything else is refused with the recorder's reason (never
+/// the appliance's own failure), "stop" is always honoured and nothing is taken after it, and the
+/// recording read back is exactly the acknowledged chunks in sequence order.
+pub fn ws_recording(data: &[u8]) {
+    let rec = Recording::get();
+    let mut guard = rec.scratch.lock().expect("scratch store");
+    guard.visits += 1;
+    if guard.visits % 2000 == 0 {
+        // Keep the scratch database small over millions of runs.
+        *guard = Scratch::new();
+    }
+    let scratch = &mut *guard;
+    let id = scratch
+        .store
+        .start_recording(&scratch.clinician, &store::NewEncounter::default())
+        .expect("a recording visit");
+    let mut acked: std::collections::BTreeMap<u32, Vec<i16>> = Default::default();
+    let mut stopped = false;
+    let mut rest = data;
+    while let [kind, lo, hi, tail @ ..] = rest {
+        let len = (usize::from(*hi) << 8 | usize::from(*lo)).min(tail.len());
+        let (bytes, next) = tail.split_at(len);
+        rest = next;
+        let message = if kind % 2 == 0 {
+            review_ui::web::StreamMessage::Chunk(bytes)
+        } else {
+            review_ui::web::StreamMessage::Stop
+        };
+        let reply = rec.runtime.block_on(review_ui::web::recording_message(
+            &scratch.app,
+            &scratch.clinician,
+            &id,
+            message,
+        ));
+        let error = reply.get("error").and_then(|e| e.as_str());
+        assert_ne!(error, Some(review_ui::web::STREAM_STORE_FAILED), "{reply}");
+        if kind % 2 == 1 {
+            // Stopping again is done again (a recorder retrying after a network blip).
+            assert!(reply.get("done").is_some(), "stop is always honoured: {reply}");
+            stopped = true;
+            continue;
+        }
+        match (review_ui::web::parse_chunk(bytes), stopped) {
+            (Ok((seq, pcm)), false) => {
+                assert_eq!(reply["ack"], seq, "a valid chunk while recording is stored: {reply}");
+                acked.entry(seq).or_insert(pcm);
+            }
+            _ => assert!(error.is_some(), "refused with a reason: {reply}"),
+        }
+    }
+    let stored = scratch
+        .store
+        .audio(&store::Actor::system("fuzz"), &id, "fuzz: check")
+        .expect("the recording reads back");
+    let expected: Vec<i16> = acked.into_values().flatten().collect();
+    assert!(
+        stored == expected,
+        "stored {} samples, acknowledged {}",
+        stored.len(),
+        expected.len()
+    );
+}
+
+/// The recording target's appliance: a runtime, and a scratch store the review app writes into.
+struct Recording {
+    runtime: tokio::runtime::Runtime,
+    scratch: Mutex<Scratch>,
+}
+
+/// A scratch database (in memory-backed /dev/shm where there is one: fsyncs are what a fuzzer
+/// would otherwise spend its time on), the review app over it, a second handle to check what it
+/// stored, and the clinician who records.
+struct Scratch {
+    app: std::sync::Arc<review_ui::web::App>,
+    store: store::Store,
+    clinician: store::Actor,
+    visits: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Recording {
+    fn get() -> &'static Recording {
+        static RECORDING: OnceLock<Recording> = OnceLock::new();
+        RECORDING.get_or_init(|| Recording {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime"),
+            scratch: Mutex::new(Scratch::new()),
+        })
+    }
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .expect("scratch folder");
+        let (db, key) = (dir.path().join("scribe.db"), dir.path().join("scribe.key"));
+        let mut store = store::Store::create(&db, &key).expect("create the store");
+        let system = store::Actor::system("fuzz");
+        store
+            .add_user(&system, "nina", store::Role::Clinician, "correct horse nina")
+            .expect("add the clinician");
+        let clinician = store.authenticate("nina", "correct horse nina", None).expect("log in");
+        let app = review_ui::web::App::new(store, review_ui::web::WebConfig::default());
+        let store = store::Store::open(&db, &key).expect("a second handle");
+        Scratch {
+            app,
+            store,
+            clinician,
+            visits: 0,
+            _dir: dir,
+        }
     }
 }
 

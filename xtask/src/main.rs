@@ -323,6 +323,8 @@ fn fuzz(args: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     for target in &targets {
         let corpus = workspace_root().join("fuzz/corpus").join(target);
+        // A new target has no corpus yet; libFuzzer wants the folder to keep what it finds.
+        std::fs::create_dir_all(&corpus)?;
         let before = std::fs::read_dir(&corpus).map_or(0, |d| d.count());
         let mut cmd = nightly(&["cargo", "fuzz", "run"]);
         common(&mut cmd);

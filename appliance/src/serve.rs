@@ -77,6 +77,11 @@ pub fn prepare(ctx: &Context, listen: Option<&str>) -> Result<Prepared> {
             appliance_facts: facts,
             upload_limits: ctx.config.capture.upload_limits(),
             concurrent_uploads: ctx.config.capture.concurrent_uploads.max(1),
+            spool_dir: {
+                let dir = ctx.home.dir.join("spool");
+                std::fs::create_dir_all(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
+                dir
+            },
             compliance_report: Some({
                 let (config, home, manifest) = (ctx.config.clone(), ctx.home.clone(), ctx.manifest.clone());
                 review_ui::web::ComplianceReport(std::sync::Arc::new(move |store, by| {

@@ -378,7 +378,7 @@ impl Releases {
                 models_added.push(name.to_string());
                 continue;
             }
-            match hash_file(&installed) {
+            match hash_regular_file(&installed) {
                 Ok((sha, _)) if sha == file.sha256 => models_kept.push(name.to_string()),
                 Ok(_) => return Err(UpdateError::ModelConflict { name: name.to_string() }),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => models_added.push(name.to_string()),
@@ -734,6 +734,27 @@ fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let size = io::copy(&mut file, &mut hasher)?;
     Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// [`hash_file`] of a file that must be a regular file when opened: a symlink (swapped in after
+/// a check) is not followed and a FIFO or device does not block, so root is never led elsewhere.
+fn hash_regular_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags::O_NOFOLLOW | libc_flags::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut hasher = Sha256::new();
+    let size = io::copy(&mut file, &mut hasher)?;
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// The open(2) flags used here (Linux values; the appliance runs on Linux only).
+mod libc_flags {
+    pub const O_NONBLOCK: i32 = 0o4000;
+    pub const O_NOFOLLOW: i32 = 0o400000;
 }
 
 fn write_synced(path: &Path, bytes: &[u8], mode: u32) -> Result<(), UpdateError> {

@@ -348,6 +348,7 @@ impl Http {
                 max_seconds: 30,
             },
             concurrent_uploads: 2,
+            spool_dir: std::env::temp_dir(),
             compliance_report: None,
         };
         let app = review_ui::web::App::new(store, config);

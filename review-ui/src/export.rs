@@ -371,6 +371,8 @@ fn post_fhir_resolving(endpoint: &EhrEndpoint, body: &str, link: &EhrLink, looku
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
+        // Straight to the checked address: no proxy from the environment in between.
+        .proxy(None)
         .timeout_global(Some(std::time::Duration::from_secs(15)))
         .tls_config(tls.build())
         .build();

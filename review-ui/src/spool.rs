@@ -1,7 +1,7 @@
 //! An upload on its way to the decoder, kept on disk rather than in memory (an upload may be
 //! hundreds of megabytes, and several may arrive at once), and encrypted, because the recording is
 //! PHI and the spool is not the database. Each upload gets a fresh key that lives only in this
-//! process's memory, and the file has no name (`tempfile::tempfile`, unlinked from the start), so
+//! process's memory, and the file has no name (`tempfile::tempfile_in`, unlinked from the start), so
 //! neither a crash nor a finished upload leaves anything readable on disk.
 //!
 //! The file is a run of sealed blocks (ChaCha20-Poly1305, the block's number as its nonce), so the
@@ -36,15 +36,15 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// A spool in the system's temporary folder.
-    pub fn new() -> io::Result<Spool> {
+    /// A spool in `dir` (the appliance's own disk, not a tmpfs that would hold it in memory).
+    pub fn new(dir: &std::path::Path) -> io::Result<Spool> {
         let mut key = [0u8; 32];
         SystemRandom::new()
             .fill(&mut key)
             .map_err(|_| io::Error::other("the system random source failed"))?;
         let key = UnboundKey::new(&CHACHA20_POLY1305, &key).expect("a 32-byte key");
         Ok(Spool {
-            file: tempfile::tempfile()?,
+            file: tempfile::tempfile_in(dir)?,
             key: LessSafeKey::new(key),
             block: Vec::with_capacity(BLOCK),
             sealed: 0,
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn reads_back_what_was_written_from_anywhere() {
         let data = pattern(3 * BLOCK + 1234);
-        let mut spool = Spool::new().unwrap();
+        let mut spool = Spool::new(&std::env::temp_dir()).unwrap();
         // Written in uneven pieces, as an upload's chunks arrive.
         for piece in data.chunks(10_007) {
             spool.write(piece).unwrap();
@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn the_disk_holds_no_plaintext_and_a_changed_block_is_refused() {
         let words = b"Patient Jane Doe, date of birth 1970-01-01. ".repeat(3000);
-        let mut spool = Spool::new().unwrap();
+        let mut spool = Spool::new(&std::env::temp_dir()).unwrap();
         spool.write(&words).unwrap();
         let mut reader = spool.into_reader().unwrap();
         let mut on_disk = Vec::new();

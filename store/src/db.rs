@@ -229,10 +229,10 @@ ALTER TABLE users ADD COLUMN enrolment_expires_ms INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// Version 13: the drafts of a signed note are as immutable as the note: no version of them
-/// changes or goes, and no new one is added.
+/// changes or goes, and no new one is added. Audit pages filtered by actor or visit use an index.
 const SCHEMA_V13: &str = r#"
 CREATE TRIGGER signed_drafts_are_immutable BEFORE UPDATE ON drafts
-WHEN EXISTS (SELECT 1 FROM signed_notes WHERE encounter_id = OLD.encounter_id)
+WHEN EXISTS (SELECT 1 FROM signed_notes WHERE encounter_id IN (OLD.encounter_id, NEW.encounter_id))
 BEGIN SELECT RAISE(ABORT, 'the drafts of a signed note are immutable; changes are addenda'); END;
 CREATE TRIGGER signed_drafts_are_kept BEFORE DELETE ON drafts
 WHEN EXISTS (SELECT 1 FROM signed_notes WHERE encounter_id = OLD.encounter_id)
@@ -240,6 +240,8 @@ BEGIN SELECT RAISE(ABORT, 'the drafts of a signed note are immutable; changes ar
 CREATE TRIGGER signed_notes_take_no_new_drafts BEFORE INSERT ON drafts
 WHEN EXISTS (SELECT 1 FROM signed_notes WHERE encounter_id = NEW.encounter_id)
 BEGIN SELECT RAISE(ABORT, 'the drafts of a signed note are immutable; changes are addenda'); END;
+CREATE INDEX audit_events_by_actor ON audit_events (actor, seq);
+CREATE INDEX audit_events_by_encounter ON audit_events (encounter_id, seq);
 "#;
 
 /// Schema steps in order; a database at version N has run the first N.

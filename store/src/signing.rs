@@ -458,8 +458,8 @@ impl Store {
         Ok(addenda)
     }
 
-    /// The signed note and the draft it was made from, checked to be the same: the draft must
-    /// derive the signed text again exactly. Pages and exports show this draft, so what they show
+    /// The signed note and the draft it was made from, checked to be the same: the signature must
+    /// verify and the draft must derive the signed text again exactly. Pages and exports show this draft, so what they show
     /// is what was signed; a draft changed in the database after signing is refused, not shown.
     pub fn signed_draft(
         &mut self,
@@ -488,7 +488,8 @@ impl Store {
             &note.signer,
             note.signed_ms,
         );
-        if derived.as_deref() != Some(note.canonical_text.as_str()) {
+        let verified = matches!(self.check_signatures(&note, &[])?, Verification::Valid { .. });
+        if !verified || derived.as_deref() != Some(note.canonical_text.as_str()) {
             return Err(StoreError::Corrupt(format!(
                 "the stored draft of {id} no longer matches the note that was signed; it is not shown (see `scribe verify {id}`)"
             )));

@@ -173,7 +173,7 @@ pub(super) async fn upload(State(app): State<Arc<App>>, user: User, mut form: Mu
             }
             // To disk as it arrives, encrypted: memory holds a block of it, not the file.
             let spooled = |e: std::io::Error| WebError::Unavailable(format!("the upload could not be received: {e}"));
-            let mut spool = crate::spool::Spool::new().map_err(spooled)?;
+            let mut spool = crate::spool::Spool::new(&app.config.spool_dir).map_err(spooled)?;
             while let Some(chunk) = field.chunk().await.map_err(form_error)? {
                 if spool.len() + chunk.len() as u64 > limits.max_bytes {
                     return Err(too_large(spool.len() + chunk.len() as u64));

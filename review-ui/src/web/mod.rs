@@ -51,6 +51,8 @@ pub struct WebConfig {
     pub upload_limits: audio::Limits,
     /// Uploads received and decoded at once.
     pub concurrent_uploads: usize,
+    /// Where uploads are spooled, encrypted, while they arrive and decode.
+    pub spool_dir: PathBuf,
     /// The compliance report for the admin page; the appliance generates it.
     pub compliance_report: Option<ComplianceReport>,
 }
@@ -108,6 +110,7 @@ impl Default for WebConfig {
             export: ExportTargets::default(),
             upload_limits: audio::Limits::default(),
             concurrent_uploads: 2,
+            spool_dir: std::env::temp_dir(),
             compliance_report: None,
         }
     }

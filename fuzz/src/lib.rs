@@ -124,7 +124,7 @@ pub fn ws_recording(data: &[u8]) {
     let rec = Recording::get();
     let mut guard = rec.scratch.lock().expect("scratch store");
     guard.visits += 1;
-    if guard.visits % 2000 == 0 {
+    if guard.visits.is_multiple_of(2000) {
         // Keep the scratch database small over millions of runs.
         *guard = Scratch::new();
     }

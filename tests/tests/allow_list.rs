@@ -29,17 +29,8 @@ fn the_review_app_does_not_listen_outside_the_allow_list() {
     );
 }
 
-#[test]
-fn a_note_is_not_sent_to_an_ehr_outside_the_allow_list() {
-    let app = Appliance::new();
-    app.set_config(
-        "allow = [\"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.0.0/16\", \"fc00::/7\", \"fe80::/10\"]",
-        "allow = [\"10.9.0.0/16\"]",
-    );
-    app.set_config(
-        "ehr_endpoints = []",
-        "ehr_endpoints = [\"https://192.168.77.1:9/fhir\"]",
-    );
+/// A typed visit signed by physician drbob; its id and drbob's password.
+fn signed_visit_for_drbob(app: &Appliance) -> (String, String) {
     let dialogue = app.home().join("d.txt");
     std::fs::write(
         &dialogue,
@@ -55,6 +46,21 @@ fn a_note_is_not_sent_to_an_ehr_outside_the_allow_list() {
         Some(&format!("{password}\n")),
     );
     assert!(out.status.success(), "{}", text(&out));
+    (id, password)
+}
+
+#[test]
+fn a_note_is_not_sent_to_an_ehr_outside_the_allow_list() {
+    let app = Appliance::new();
+    app.set_config(
+        "allow = [\"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.0.0/16\", \"fc00::/7\", \"fe80::/10\"]",
+        "allow = [\"10.9.0.0/16\"]",
+    );
+    app.set_config(
+        "ehr_endpoints = []",
+        "ehr_endpoints = [\"https://192.168.77.1:9/fhir\"]",
+    );
+    let (id, password) = signed_visit_for_drbob(&app);
 
     let server = ReviewServer::plain(&app, &[]);
     let mut bob = Client::new(&server.url);
@@ -83,21 +89,7 @@ fn a_plain_http_ehr_must_be_named_as_such() {
         "ehr_endpoints_plain_http = []",
         "ehr_endpoints_plain_http = [\"http://127.0.0.1:9/fhir\"]",
     );
-    let dialogue = app.home().join("d.txt");
-    std::fs::write(
-        &dialogue,
-        "[doctor] what brings you in ?\n[patient] a sore throat since monday .\n",
-    )
-    .unwrap();
-    let (out, id) = app.ingest(&["--transcript", dialogue.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = id.unwrap();
-    let password = app.add_user("drbob", "physician");
-    let out = app.run(
-        &["sign", &id, "--user", "drbob", "--acknowledge-flags"],
-        Some(&format!("{password}\n")),
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    let (id, password) = signed_visit_for_drbob(&app);
     let server = ReviewServer::plain(&app, &[]);
     let mut bob = Client::new(&server.url);
     bob.login("drbob", &password);

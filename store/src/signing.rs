@@ -171,16 +171,16 @@ fn has_line_breaks(draft: &Draft) -> bool {
 /// (v4 if a text holds a line break, v3 once a person edited a sentence or acknowledged a flag,
 /// v2 with patient instructions, else v1).
 fn canonical_text_for(encounter_id: &str, draft_version: u32, draft: &Draft, signer: &str, signed_ms: i64) -> String {
-    if has_line_breaks(draft) {
-        return canonical_text_v4(encounter_id, draft_version, draft, signer, signed_ms);
-    }
-    if has_review_marks(draft) {
-        return canonical_text_v3(encounter_id, draft_version, draft, signer, signed_ms);
-    }
-    match draft.patient_instructions {
-        None => canonical_text_v1(encounter_id, draft_version, draft, signer, signed_ms),
-        Some(_) => canonical_text_v2(encounter_id, draft_version, draft, signer, signed_ms),
-    }
+    let version = if has_line_breaks(draft) {
+        4
+    } else if has_review_marks(draft) {
+        3
+    } else if draft.patient_instructions.is_some() {
+        2
+    } else {
+        1
+    };
+    canonical_text_of_version(version, encounter_id, draft_version, draft, signer, signed_ms).expect("a known version")
 }
 
 fn canonical_text(
